@@ -1,0 +1,7 @@
+"""Allow `python -m gllm`."""
+
+import sys
+
+from gllm.cli import main
+
+sys.exit(main())
