@@ -1,0 +1,100 @@
+"""`gllm start-balancer`: parse flags and environment into a config and serve it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from gllm.balancer.config import DEFAULT_MAX_BODY_BYTES, BalancerConfig, env_check_size
+from gllm.balancer.policies import POLICIES
+from gllm.balancer.server import serve
+
+HELP = "Start the balancer: one OpenAI-compatible endpoint in front of many workers."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the balancer's flags."""
+    parser.add_argument("-p", "--port", type=int, default=5333, help="port to listen on (default 5333)")
+    parser.add_argument("--ip", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument(
+        "-ew", "--existing-workers", nargs="+", default=[], metavar="URL", help="workers to register at start"
+    )
+    parser.add_argument("--load-model", default=None, metavar="MODEL", help="ask every worker to load MODEL")
+    parser.add_argument("--policy", default="least_busy", choices=sorted(POLICIES), help="routing policy")
+    parser.add_argument(
+        "--check-size",
+        type=int,
+        default=None,
+        help="workers least-busy samples (default: env CHECK_SIZE or 5)",
+    )
+    parser.add_argument(
+        "--admin-key", default=None, help="key required by control routes (default: env GLLM_ADMIN_KEY)"
+    )
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request body limit (413 beyond)"
+    )
+    parser.add_argument("--connect-timeout", type=float, default=5.0, help="seconds to connect to a worker")
+    parser.add_argument("--health-timeout", type=float, default=2.0, help="seconds for one health probe")
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=None,
+        help="seconds for a whole generation (default: no limit)",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def config_from_args(args: argparse.Namespace) -> BalancerConfig:
+    """Build the config from parsed flags and the environment."""
+    return BalancerConfig(
+        host=args.ip,
+        port=args.port,
+        existing_workers=tuple(args.existing_workers),
+        load_model=args.load_model,
+        policy=args.policy,
+        check_size=args.check_size if args.check_size is not None else env_check_size(),
+        admin_key=args.admin_key or os.environ.get("GLLM_ADMIN_KEY") or None,
+        max_body_bytes=args.max_body_bytes,
+        connect_timeout=args.connect_timeout,
+        health_timeout=args.health_timeout,
+        request_timeout=args.request_timeout,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM."""
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"gllm start-balancer: error: {exc}", file=sys.stderr)
+        return 2
+    return run_forever(config)
+
+
+def run_forever(config: BalancerConfig) -> int:
+    """Run the balancer on uvloop (when installed) until a signal arrives."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+    except OSError as exc:
+        print(f"gllm start-balancer: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,27 @@
+"""The routing policy protocol: a pure choice of one worker among candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from gllm.balancer.registry import Worker
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingContext:
+    """What a policy may know about a request: never the HTTP layer itself."""
+
+    model: str | None = None
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Policy(Protocol):
+    """Chooses one worker among the candidates (all routable for this request); does no I/O."""
+
+    name: ClassVar[str]
+
+    def choose(self, candidates: Sequence[Worker], ctx: RoutingContext) -> Worker:
+        """Return one of `candidates` (never empty)."""
+        ...

@@ -1,0 +1,108 @@
+"""Worker records and the registry that holds them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from gllm.http.client import Origin
+
+
+class WorkerState(StrEnum):
+    """What a worker's engine is doing, as the worker reports it."""
+
+    UNKNOWN = "unknown"
+    IDLE = "idle"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    RELEASED = "released"
+
+
+def normalize_address(raw: object) -> str:
+    """Validate a worker address and return it as `scheme://host[:port]`; ValueError says what is wrong."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("'address' must be a non-empty string such as http://10.0.0.5:8000")
+    text = raw.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid worker address {text!r}: {exc}") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"invalid worker address {text!r}: only http:// and https:// URLs are accepted")
+    if not parts.hostname:
+        raise ValueError(f"invalid worker address {text!r}: no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"invalid worker address {text!r}: credentials in the URL are not allowed")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"invalid worker address {text!r}: give only scheme, host and port")
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
+
+
+@dataclass(eq=False, slots=True)
+class Worker:
+    """One registered worker; `in_flight` counts the requests open on it through this balancer."""
+
+    address: str
+    origin: Origin
+    in_flight: int = 0
+    healthy: bool | None = None
+    state: WorkerState = WorkerState.UNKNOWN
+    model: str | None = None
+    last_error: str | None = None
+    removed: bool = False
+    added_at: float = field(default_factory=time.time)
+    requests_total: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The worker as `GET /workers` shows it."""
+        return {
+            "address": self.address,
+            "in_flight": self.in_flight,
+            "healthy": self.healthy,
+            "state": self.state.value,
+            "model": self.model,
+            "last_error": self.last_error,
+            "requests_total": self.requests_total,
+        }
+
+
+class Registry:
+    """The registered workers, by normalized address, in registration order."""
+
+    def __init__(self) -> None:
+        self._workers: dict[str, Worker] = {}
+
+    def add(self, address: str) -> tuple[Worker, bool]:
+        """Register a (normalized) address; return the worker and whether it is new."""
+        worker = self._workers.get(address)
+        if worker is not None:
+            return worker, False
+        worker = Worker(address=address, origin=Origin(address))
+        self._workers[address] = worker
+        return worker, True
+
+    def remove(self, address: str) -> Worker | None:
+        """Unregister an address; in-flight requests keep their reference and finish normally."""
+        worker = self._workers.pop(address, None)
+        if worker is not None:
+            worker.removed = True
+        return worker
+
+    def get(self, address: str) -> Worker | None:
+        """Return the worker at an address, if registered."""
+        return self._workers.get(address)
+
+    def all(self) -> list[Worker]:
+        """Every registered worker, in registration order."""
+        return list(self._workers.values())
+
+    def __len__(self) -> int:
+        return len(self._workers)

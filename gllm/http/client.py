@@ -1,0 +1,385 @@
+"""A pooled keep-alive HTTP/1.1 client for talking to workers, on asyncio protocols and httptools.
+
+Two ways to read a response: `read_body()` collects it (control plane, small JSON answers), and `relay()` hands
+the raw body bytes, framing included, to a callback as they arrive, so the proxy can pass a stream to its client
+with no re-encoding and no task per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httptools
+
+from gllm.http.headers import Headers, get_header
+
+
+class UpstreamError(Exception):
+    """A worker could not be talked to."""
+
+
+class ConnectError(UpstreamError):
+    """No connection could be made: no byte of the request reached the worker."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The worker did not answer within the time allowed."""
+
+
+class UpstreamClosed(UpstreamError):
+    """The worker closed the connection before the response was complete."""
+
+    def __init__(self, message: str, response_started: bool) -> None:
+        super().__init__(message)
+        self.response_started = response_started
+
+
+class Origin:
+    """Scheme, host and port of a worker, parsed once."""
+
+    __slots__ = ("host", "host_header", "key", "port", "tls", "url")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.tls else 80)
+        self.url = url
+        self.key = f"{parts.scheme}://{self.host}:{self.port}"
+        self.host_header = (parts.netloc.rsplit("@", 1)[-1]).encode("idna")
+
+
+class ResponseHead:
+    """Status and headers of an upstream response, and how its body is framed."""
+
+    __slots__ = ("chunked", "content_length", "headers", "keep_alive", "status")
+
+    def __init__(self, status: int, headers: Headers, keep_alive: bool) -> None:
+        self.status = status
+        self.headers = headers
+        self.keep_alive = keep_alive
+        te = get_header(headers, b"transfer-encoding")
+        self.chunked = te is not None and b"chunked" in te.lower()
+        cl = get_header(headers, b"content-length")
+        self.content_length = (
+            int(cl) if cl is not None and cl.strip().isdigit() and not self.chunked else None
+        )
+
+    @property
+    def close_delimited(self) -> bool:
+        """True when the body ends only when the connection closes."""
+        return not self.chunked and self.content_length is None and self.status not in (204, 304)
+
+
+class _ParserCallbacks:
+    """httptools callbacks that see headers and the end of the message, not the body."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: UpstreamConnection) -> None:
+        self.conn = conn
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.conn.head_headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.conn.head_complete = True
+
+    def on_message_complete(self) -> None:
+        self.conn.message_complete = True
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One keep-alive connection to a worker; carries one request at a time."""
+
+    def __init__(self, pool: UpstreamPool, origin: Origin) -> None:
+        self.pool = pool
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.reused = False
+        self.head_headers: Headers = []
+        self.head_complete = False
+        self.message_complete = False
+        self._parser: Any = None
+        self._head_buf = bytearray()
+        self._received = 0
+        self._body: list[bytes] = []
+        self._sink: Callable[[bytes], None] | None = None
+        self._head: asyncio.Future[ResponseHead] | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:  # bytes with no request outstanding: the connection is unusable
+            self.abort()
+            return
+        self._received += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamClosed(f"malformed response from worker: {exc}", self.head_complete))
+            self.abort()
+            return
+        if self._head is not None and not self._head.done():
+            if not self.head_complete:
+                self._head_buf += data
+                return
+            self._head_buf += data
+            end = self._head_buf.find(b"\r\n\r\n") + 4
+            data = bytes(self._head_buf[end:])
+            self._head_buf = bytearray()
+            head = ResponseHead(
+                self._parser.get_status_code(), self.head_headers, self._parser.should_keep_alive()
+            )
+            self._head.set_result(head)
+        if data:
+            if self._sink is not None:
+                self._sink(data)
+            else:
+                self._body.append(data)
+        if self.message_complete:
+            self._complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.pool.forget(self)
+        if self._done is not None and not self._done.done():
+            if self.head_complete and self._head is not None and self._head.done():
+                head = self._head.result()
+                if head.close_delimited:  # EOF is how this body ends
+                    self._complete()
+                    return
+            self._fail(UpstreamClosed("worker closed the connection", self._received > 0))
+
+    def pause_writing(self) -> None:  # the request body is small; nothing to pause
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- one exchange -----------------------------------------------------------------------------------------
+    def send(self, data: bytes, timeout: float | None) -> None:
+        """Write one whole request and get ready to read its response."""
+        loop = asyncio.get_running_loop()
+        self._parser = httptools.HttpResponseParser(_ParserCallbacks(self))
+        self.head_headers = []
+        self.head_complete = self.message_complete = False
+        self._head_buf = bytearray()
+        self._received = 0
+        self._body = []
+        self._sink = None
+        self._head = loop.create_future()
+        self._done = loop.create_future()
+        if timeout is not None:
+            self._timer = loop.call_later(timeout, self._time_out, timeout)
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def read_head(self) -> ResponseHead:
+        """Wait for the status line and headers."""
+        assert self._head is not None
+        return await self._head
+
+    async def read_body(self) -> bytes:
+        """Wait for the whole body and return it as sent (framing included when chunked)."""
+        assert self._done is not None
+        await self._done
+        return self._body[0] if len(self._body) == 1 else b"".join(self._body)
+
+    def relay(self, sink: Callable[[bytes], None]) -> asyncio.Future[None]:
+        """Pass body bytes to `sink` as they arrive (those already received first); return the end."""
+        assert self._done is not None
+        if self._body:
+            sink(b"".join(self._body))
+            self._body = []
+        self._sink = sink
+        return self._done
+
+    def pause_reading(self) -> None:
+        """Stop reading from the worker (the client is slower than the worker)."""
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read from the worker again."""
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def _complete(self) -> None:
+        self._cancel_timer()
+        self._parser = None
+        self._sink = None
+        done = self._done
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    def _fail(self, exc: UpstreamError) -> None:
+        self._cancel_timer()
+        self._parser = None
+        self._sink = None
+        for fut in (self._head, self._done):
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # mark retrieved: only one of the two is awaited on most paths
+
+    def _time_out(self, timeout: float) -> None:
+        self._timer = None
+        self._fail(UpstreamTimeout(f"worker did not answer within {timeout:g}s"))
+        self.abort()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @property
+    def reusable(self) -> bool:
+        """True when the last exchange ended cleanly and the worker keeps the connection open."""
+        if self.transport is None or self._done is None or not self._done.done() or self._done.exception():
+            return False
+        assert self._head is not None
+        return self._head.result().keep_alive
+
+    def abort(self) -> None:
+        """Drop the connection at once (the worker sees the request cancelled)."""
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+
+
+class UpstreamPool:
+    """Keep-alive connections to every worker, with connect timeouts and stale-connection handling."""
+
+    def __init__(self, connect_timeout: float = 5.0, max_idle_per_origin: int = 512) -> None:
+        self.connect_timeout = connect_timeout
+        self.max_idle_per_origin = max_idle_per_origin
+        self._idle: dict[str, deque[UpstreamConnection]] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    async def acquire(self, origin: Origin, fresh: bool = False) -> UpstreamConnection:
+        """Return an idle connection to `origin` or open a new one (ConnectError when it cannot)."""
+        idle = None if fresh else self._idle.get(origin.key)
+        while idle:
+            conn = idle.pop()  # most recently used: least likely to have been closed by the worker
+            if conn.transport is not None and not conn.transport.is_closing():
+                conn.reused = True
+                return conn
+        return await self._connect(origin)
+
+    async def _connect(self, origin: Origin) -> UpstreamConnection:
+        tls: ssl.SSLContext | None = None
+        if origin.tls:
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+            tls = self._tls
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await asyncio.get_running_loop().create_connection(
+                    lambda: UpstreamConnection(self, origin),
+                    origin.host,
+                    origin.port,
+                    ssl=tls,
+                    server_hostname=origin.host if tls else None,
+                )
+        except TimeoutError as exc:
+            raise ConnectError(f"connect to {origin.url} timed out after {self.connect_timeout:g}s") from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(f"cannot connect to {origin.url}: {exc.strerror or exc}") from exc
+        return conn
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Return a connection after its exchange: kept when reusable, closed otherwise."""
+        if not conn.reusable:
+            conn.abort()
+            return
+        idle = self._idle.setdefault(conn.origin.key, deque())
+        if len(idle) >= self.max_idle_per_origin:
+            conn.abort()
+            return
+        idle.append(conn)
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        """Drop a closed connection from the idle set."""
+        idle = self._idle.get(conn.origin.key)
+        if idle is not None:
+            try:
+                idle.remove(conn)
+            except ValueError:
+                pass
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        for idle in self._idle.values():
+            for conn in list(idle):
+                conn.abort()
+        self._idle.clear()
+
+    async def request(
+        self,
+        origin: Origin,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: bytes = b"",
+        timeout: float | None = None,
+    ) -> tuple[ResponseHead, bytes]:
+        """Send one request and return the head and whole body (chunked bodies are decoded)."""
+        data = build_request(origin, method, path, headers, body)
+        for attempt in range(2):
+            conn = await self.acquire(origin, fresh=attempt > 0)
+            try:
+                conn.send(data, timeout)
+                head = await conn.read_head()
+                raw = await conn.read_body()
+            except UpstreamClosed as exc:
+                conn.abort()
+                if attempt == 0 and conn.reused and not exc.response_started:
+                    continue  # a pooled connection the worker had already closed: try a fresh one
+                raise
+            except BaseException:
+                conn.abort()
+                raise
+            self.release(conn)
+            return head, decode_chunked(raw) if head.chunked else raw
+        raise AssertionError("unreachable")
+
+
+def build_request(
+    origin: Origin, method: str, path: str, headers: bytes, body: bytes, version: bytes = b"1.1"
+) -> bytes:
+    """Serialize a request; `headers` are ready `name: value\\r\\n` lines."""
+    return b"%s %s HTTP/%s\r\nhost: %s\r\n%scontent-length: %d\r\n\r\n%s" % (
+        method.encode(),
+        path.encode(),
+        version,
+        origin.host_header,
+        headers,
+        len(body),
+        body,
+    )
+
+
+def decode_chunked(raw: bytes) -> bytes:
+    """Decode a complete chunked body (control-plane answers only; the proxy passes framing through)."""
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        eol = raw.index(b"\r\n", pos)
+        size = int(raw[pos:eol].split(b";", 1)[0], 16)
+        if size == 0:
+            return b"".join(out)
+        start = eol + 2
+        out.append(raw[start : start + size])
+        pos = start + size + 2
