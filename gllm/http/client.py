@@ -90,7 +90,11 @@ class _ParserCallbacks:
         self.conn.head_headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        self.conn.head_complete = True
+        conn = self.conn
+        conn.head_complete = True
+        # Read now: httptools resets these once the message is complete.
+        conn.head_status = conn.parser.get_status_code()
+        conn.head_keep_alive = conn.parser.should_keep_alive()
 
     def on_message_complete(self) -> None:
         self.conn.message_complete = True
@@ -106,8 +110,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.reused = False
         self.head_headers: Headers = []
         self.head_complete = False
+        self.head_status = 0
+        self.head_keep_alive = False
         self.message_complete = False
-        self._parser: Any = None
+        self.parser: Any = None
         self._head_buf = bytearray()
         self._received = 0
         self._body: list[bytes] = []
@@ -121,12 +127,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
 
     def data_received(self, data: bytes) -> None:
-        if self._parser is None:  # bytes with no request outstanding: the connection is unusable
+        if self.parser is None:  # bytes with no request outstanding: the connection is unusable
             self.abort()
             return
         self._received += len(data)
         try:
-            self._parser.feed_data(data)
+            self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(UpstreamClosed(f"malformed response from worker: {exc}", self.head_complete))
             self.abort()
@@ -139,9 +145,7 @@ class UpstreamConnection(asyncio.Protocol):
             end = self._head_buf.find(b"\r\n\r\n") + 4
             data = bytes(self._head_buf[end:])
             self._head_buf = bytearray()
-            head = ResponseHead(
-                self._parser.get_status_code(), self.head_headers, self._parser.should_keep_alive()
-            )
+            head = ResponseHead(self.head_status, self.head_headers, self.head_keep_alive)
             self._head.set_result(head)
         if data:
             if self._sink is not None:
@@ -172,7 +176,7 @@ class UpstreamConnection(asyncio.Protocol):
     def send(self, data: bytes, timeout: float | None) -> None:
         """Write one whole request and get ready to read its response."""
         loop = asyncio.get_running_loop()
-        self._parser = httptools.HttpResponseParser(_ParserCallbacks(self))
+        self.parser = httptools.HttpResponseParser(_ParserCallbacks(self))
         self.head_headers = []
         self.head_complete = self.message_complete = False
         self._head_buf = bytearray()
@@ -218,7 +222,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _complete(self) -> None:
         self._cancel_timer()
-        self._parser = None
+        self.parser = None
         self._sink = None
         done = self._done
         if done is not None and not done.done():
@@ -226,7 +230,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _fail(self, exc: UpstreamError) -> None:
         self._cancel_timer()
-        self._parser = None
+        self.parser = None
         self._sink = None
         for fut in (self._head, self._done):
             if fut is not None and not fut.done():
