@@ -203,7 +203,7 @@ class FakeWorkerFarm:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         server = site._server
-        assert server is not None and server.sockets
+        assert isinstance(server, asyncio.base_events.Server)
         worker.port = int(server.sockets[0].getsockname()[1])
         self._runners.append(runner)
 
