@@ -11,6 +11,7 @@ from gllm.client.errors import GLLMError
 
 READY = "ready"
 FAILED = "failed"
+UNKNOWN = "unknown"  # the balancer has not heard the worker's state yet
 
 
 @dataclass(frozen=True)
@@ -20,14 +21,14 @@ class WorkerStatus:
     address: str
     in_flight: int = 0
     healthy: bool | None = None
-    state: str | None = None  # idle | loading | ready | failed | released; None from an older balancer
+    state: str | None = None  # idle | loading | ready | failed | released | unknown; None: older balancer
     model: str | None = None
     error: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def is_ready_with(self, model: str) -> bool:
         """Whether this worker serves `model` now."""
-        if self.state is None:  # a balancer that predates worker states: health is all it tells
+        if self.state in (None, UNKNOWN):  # no state reported (older balancer or worker): go by health
             return self.healthy is True and (self.model is None or model_matches(self.model, model))
         return self.state == READY and self.model is not None and model_matches(self.model, model)
 
