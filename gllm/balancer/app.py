@@ -7,13 +7,13 @@ import logging
 import random
 from collections.abc import Coroutine
 
-import orjson
-
 from gllm.balancer.cluster import Cluster
 from gllm.balancer.config import BalancerConfig
 from gllm.balancer.control_routes import ControlRoutes
-from gllm.balancer.fanout import call_all, failures
+from gllm.balancer.fanout import failures
+from gllm.balancer.monitor import StatusMonitor
 from gllm.balancer.openai_routes import OpenAIRoutes
+from gllm.balancer.operations import ClusterOperations
 from gllm.balancer.policies import make_policy
 from gllm.balancer.proxy import Proxy
 from gllm.balancer.registry import Registry, normalize_address
@@ -34,7 +34,17 @@ class BalancerApp:
         self.pool = UpstreamPool(connect_timeout=config.connect_timeout)
         self.router = Router(config.admin_key)
         OpenAIRoutes(self.cluster, Proxy(self.pool, config.request_timeout)).register(self.router)
-        ControlRoutes(self.cluster, self.pool, config).register(self.router)
+        self.monitor = StatusMonitor(
+            self.cluster.registry,
+            self.pool,
+            config.status_interval,
+            config.status_fast_interval,
+            config.health_timeout,
+        )
+        self.operations = ClusterOperations(
+            self.cluster, self.pool, self.monitor, config.load_model_timeout, config.release_timeout
+        )
+        ControlRoutes(self.cluster, self.pool, config, self.monitor, self.operations).register(self.router)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: HttpRequest, writer: ResponseWriter) -> None:
@@ -45,8 +55,9 @@ class BalancerApp:
         """Register the configured workers and ask them, in the background, to load the configured model."""
         for raw in self.config.existing_workers:
             self.cluster.registry.add(normalize_address(raw))
+        self._spawn(self.monitor.run())
         if self.config.load_model:
-            self.cluster.model = self.config.load_model
+            self.cluster.model = self.config.load_model  # known at once, even before the workers answer
             self._spawn(self._initial_load(self.config.load_model))
 
     def _spawn(self, coro: Coroutine[None, None, None]) -> None:
@@ -55,11 +66,7 @@ class BalancerApp:
         task.add_done_callback(self._tasks.discard)
 
     async def _initial_load(self, model: str) -> None:
-        body = orjson.dumps({"model_path": model, "force_reload": False})
-        workers = self.cluster.registry.all()
-        results = await call_all(
-            self.pool, workers, "POST", "/load_model", body, self.config.load_model_timeout
-        )
+        results = await self.operations.load_model({"model_path": model, "force_reload": False})
         if not all(r.ok for r in results):
             log.error("failed to load model %s on: %s", model, failures(results))
 

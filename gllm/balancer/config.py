@@ -27,6 +27,8 @@ class BalancerConfig:
     request_timeout: float | None = None
     load_model_timeout: float = 900.0
     release_timeout: float = 300.0
+    status_interval: float = 2.0
+    status_fast_interval: float = 0.5
     seed: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -37,7 +39,14 @@ class BalancerConfig:
             raise ValueError(f"check size must be at least 1, got {self.check_size}")
         if self.max_body_bytes < 1024:
             raise ValueError(f"max body size must be at least 1024 bytes, got {self.max_body_bytes}")
-        for name in ("connect_timeout", "health_timeout", "load_model_timeout", "release_timeout"):
+        for name in (
+            "connect_timeout",
+            "health_timeout",
+            "load_model_timeout",
+            "release_timeout",
+            "status_interval",
+            "status_fast_interval",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be positive")
         if self.request_timeout is not None and self.request_timeout <= 0:

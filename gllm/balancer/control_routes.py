@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import orjson
-
 from gllm.balancer.cluster import Cluster
 from gllm.balancer.config import BalancerConfig
 from gllm.balancer.fanout import call_all, failures
+from gllm.balancer.monitor import StatusMonitor
+from gllm.balancer.operations import ClusterOperations
 from gllm.balancer.registry import normalize_address
 from gllm.balancer.responses import read_json_object, send_error, send_json, send_text
 from gllm.balancer.router import Router
@@ -21,10 +21,19 @@ log = logging.getLogger("gllm.balancer")
 class ControlRoutes:
     """`/health`, `/add_worker`, `/remove_worker`, `/workers`, `/load_model`, `/release_gpus`."""
 
-    def __init__(self, cluster: Cluster, pool: UpstreamPool, config: BalancerConfig) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        pool: UpstreamPool,
+        config: BalancerConfig,
+        monitor: StatusMonitor,
+        operations: ClusterOperations,
+    ) -> None:
         self._cluster = cluster
         self._pool = pool
         self._config = config
+        self._monitor = monitor
+        self._operations = operations
 
     def register(self, router: Router) -> None:
         """Add these routes to the router."""
@@ -63,6 +72,7 @@ class ControlRoutes:
         _, new = self._cluster.registry.add(address)
         if new:
             log.info("worker registered: %s", address)
+            self._monitor.wake()
         send_text(writer, 200, self._cluster.model or "")
 
     async def remove_worker(self, request: HttpRequest, writer: ResponseWriter) -> None:
@@ -98,12 +108,7 @@ class ControlRoutes:
         if not isinstance(payload.get("force_reload", False), bool):
             send_error(writer, 400, "'force_reload' must be true or false", "invalid_force_reload")
             return
-        self._cluster.model = model
-        workers = self._cluster.registry.all()
-        log.info("loading model %s on %d worker(s)", model, len(workers))
-        results = await call_all(
-            self._pool, workers, "POST", "/load_model", orjson.dumps(payload), self._config.load_model_timeout
-        )
+        results = await self._operations.load_model(payload)
         if all(r.ok for r in results):
             send_text(writer, 200, "Model load requested")
         else:
@@ -111,12 +116,7 @@ class ControlRoutes:
 
     async def release_gpus(self, request: HttpRequest, writer: ResponseWriter) -> None:
         """Ask every worker to stop its engine, concurrently; the cluster then has no model."""
-        workers = self._cluster.registry.all()
-        # Cleared so that a worker re-registering during a training step is not told to load the model again.
-        self._cluster.model = None
-        results = await call_all(
-            self._pool, workers, "POST", "/release_gpus", b"", self._config.release_timeout
-        )
+        results = await self._operations.release_gpus()
         if all(r.ok for r in results):
             send_text(writer, 200, "Gpus released")
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from gllm.balancer.cluster import Cluster
+from gllm.balancer.cluster import Cluster, Unavailable
 from gllm.balancer.policies import RoutingContext
 from gllm.balancer.proxy import Proxy
 from gllm.balancer.registry import Worker
@@ -46,13 +46,10 @@ class OpenAIRoutes:
         ctx = RoutingContext(model=model if isinstance(model, str) else None, body=payload)
         tried: list[Worker] = []
         while True:
-            candidates = [w for w in self._cluster.registry.all() if w not in tried]
-            if not candidates:
-                if not tried:
-                    send_error(writer, 503, "No worker available", "no_worker_available")
-                else:
-                    reasons = "; ".join(f"{w.address}: {w.last_error}" for w in tried)
-                    send_error(writer, 502, f"No worker could be reached ({reasons})", "worker_unreachable")
+            candidates = self._cluster.candidates(ctx.model, tried)
+            if isinstance(candidates, Unavailable):
+                retry = ((b"retry-after", b"%d" % candidates.retry_after),) if candidates.retry_after else ()
+                send_error(writer, candidates.status, candidates.message, candidates.code, retry)
                 return
             worker = self._cluster.policy.choose(candidates, ctx)
             try:

@@ -19,7 +19,18 @@ class WorkerState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+    STOPPING = "stopping"
     RELEASED = "released"
+
+
+def model_alias(model: str) -> str:
+    """The short name of a model path: its last path component (`/ckpt/qwen-7b/` -> `qwen-7b`)."""
+    return model.rstrip("/").rsplit("/", 1)[-1]
+
+
+def model_matches(served: str, requested: str) -> bool:
+    """True when a worker serving `served` can answer a request for `requested` (full path or alias)."""
+    return requested == served or requested == model_alias(served)
 
 
 def normalize_address(raw: object) -> str:
@@ -58,8 +69,22 @@ class Worker:
     model: str | None = None
     last_error: str | None = None
     removed: bool = False
+    status_route: bool | None = None  # whether the worker serves GET /status (None: not asked yet)
     added_at: float = field(default_factory=time.time)
     requests_total: int = 0
+
+    def serves(self, requested: str | None) -> bool:
+        """True when this worker may answer a request for `requested` (None: any model).
+
+        A worker that reports no model (a legacy worker without a status route, or one whose engine name is
+        unknown) is trusted with any model, as the old balancer did.
+        """
+        return requested is None or self.model is None or model_matches(self.model, requested)
+
+    @property
+    def routable(self) -> bool:
+        """True when the worker's state lets it take requests (ready, or unknown for legacy workers)."""
+        return self.state is WorkerState.READY or self.state is WorkerState.UNKNOWN
 
     def to_json(self) -> dict[str, Any]:
         """The worker as `GET /workers` shows it."""
