@@ -140,9 +140,9 @@ def render_template(template: str, values: Mapping[str, str]) -> list[str]:
         raise ValueError("empty engine command template")
     try:
         return [word.format_map(values) for word in words]
-    except (KeyError, IndexError) as exc:
+    except (KeyError, IndexError, ValueError) as exc:
         known = ", ".join("{" + key + "}" for key in values)
-        raise ValueError(f"unknown placeholder {exc} in engine command template (known: {known})") from None
+        raise ValueError(f"bad placeholder {exc} in engine command template (known: {known})") from None
 
 
 def parse_gpus(text: str | None) -> list[str]:

@@ -103,6 +103,17 @@ def _signal_all(
                 proc.send_signal(sig)
 
 
+async def wait_exit(proc: asyncio.subprocess.Process, interval: float = 0.1) -> int:
+    """Wait for the process to exit and return its code.
+
+    Polls rather than awaiting proc.wait(): that also waits for the output pipe to close, which a helper
+    process that inherited the pipe can hold open long after the engine itself died.
+    """
+    while proc.returncode is None:  # noqa: ASYNC110 (no exit event to wait on, see docstring)
+        await asyncio.sleep(interval)
+    return proc.returncode
+
+
 async def _wait_gone(
     proc: asyncio.subprocess.Process, others: list[psutil.Process], deadline: float, interval: float = 0.05
 ) -> bool:
@@ -113,8 +124,7 @@ async def _wait_gone(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=min(interval, remaining))
+        await asyncio.sleep(min(interval, remaining))
 
 
 async def terminate_tree(proc: asyncio.subprocess.Process, grace: float, kill_wait: float = 10.0) -> bool:

@@ -31,6 +31,8 @@ HOP_BY_HOP = frozenset(
 # The server already decoded a compressed request body, so its Content-Encoding must not travel on.
 _SKIP_REQUEST = HOP_BY_HOP | {"host", "content-length", "content-encoding"}
 _SKIP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
+# The client library would add these on its own; the engine should see only what the caller sent.
+_NO_AUTO_HEADERS = ("Accept-Encoding", "Content-Type", "User-Agent")
 
 
 def end_to_end(headers: Mapping[str, str], skip: Iterable[str]) -> CIMultiDict[str]:
@@ -54,7 +56,13 @@ async def relay(
     headers = end_to_end(request.headers, _SKIP_REQUEST)
     try:
         upstream = await session.request(
-            request.method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            request.method,
+            url,
+            data=body,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            skip_auto_headers=_NO_AUTO_HEADERS,
         )
     except TimeoutError:
         return openai_error(504, "The engine did not answer in time", "timeout", "engine_timeout")

@@ -20,7 +20,7 @@ import aiohttp
 
 from gllm.worker.engines import EngineLaunch, EngineSpec
 from gllm.worker.logring import LogRing
-from gllm.worker.process import spawn, terminate_tree
+from gllm.worker.process import spawn, terminate_tree, wait_exit
 from gllm.worker.state import WorkerState, WorkerStatus
 
 logger = logging.getLogger("gllm.worker")
@@ -251,8 +251,7 @@ class EngineSupervisor:
                     if self._engine is engine:
                         await self._stop_engine()
                 return
-            with contextlib.suppress(TimeoutError):  # wake early when the engine exits
-                await asyncio.wait_for(asyncio.shield(engine.proc.wait()), self._config.poll_interval)
+            await asyncio.sleep(self._config.poll_interval)
         # The engine exited (the watcher reports it) or a newer request took over.
 
     async def _probe(self, launch: EngineLaunch, timeout: float) -> bool:
@@ -275,7 +274,7 @@ class EngineSupervisor:
             engine.logs.flush()
 
     async def _watch(self, engine: _Engine, generation: int) -> None:
-        code = await engine.proc.wait()
+        code = await wait_exit(engine.proc)
         if engine.stopping or engine is not self._engine:
             return
         if engine.reader is not None:  # let the last lines arrive (helpers may hold the pipe: bounded wait)
