@@ -84,16 +84,30 @@ class StatusMonitor:
                     await self._wake.wait()
 
     async def refresh(self) -> None:
-        """Poll every worker once."""
-        workers = [w for w in self._registry.all() if w.status_route is not False]
-        if not workers:
-            return
-        for result in await call_all(self._pool, workers, "GET", "/status", b"", self._timeout):
+        """Poll every worker once: `/status` for GLLM workers, the model list for plain engines."""
+        workers = self._registry.all()
+        with_status = [w for w in workers if w.status_route is not False]
+        status_results = await call_all(self._pool, with_status, "GET", "/status", b"", self._timeout)
+        for result in status_results:
             worker = result.worker
             if result.status == 404:
-                worker.status_route = False  # a legacy worker: route to it as the old balancer did
+                worker.status_route = False  # a legacy worker or a plain engine: ask for its models next time
                 continue
             payload = _parse(result.body) if result.ok else None
             if payload is not None:
                 worker.status_route = True
                 apply_status(worker, payload)
+        plain = [w for w in workers if w.status_route is False]
+        for result in await call_all(self._pool, plain, "GET", "/v1/models", b"", self._timeout):
+            served = _first_model(_parse(result.body)) if result.ok else None
+            if served is not None:
+                result.worker.model = served
+
+
+def _first_model(payload: dict[str, Any] | None) -> str | None:
+    """The first model id of an OpenAI model list."""
+    data = payload.get("data") if payload is not None else None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        model_id = data[0].get("id")
+        return model_id if isinstance(model_id, str) and model_id else None
+    return None
