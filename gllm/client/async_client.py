@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -133,7 +133,7 @@ class AsyncGLLM(ClientBase):
         spec = call.spec(await self._resolve_model(call.model), self.settings)
         return call.shape(decode_object((await self._request(spec)).content, spec.path))
 
-    async def _stream(self, call: Generation) -> AsyncIterator[Any]:
+    async def _stream(self, call: Generation) -> AsyncGenerator[Any, None]:
         """Send a streaming call and yield its shaped chunks until `[DONE]`; closing the generator hangs up."""
         spec = call.spec(await self._resolve_model(call.model), self.settings)
         response = await self._request(spec, stream=True)
@@ -195,7 +195,7 @@ class AsyncGLLM(ClientBase):
         stop: Stop = None,
         return_mode: str = "primitives",
         **kwargs: Any,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Stream /completions: text deltas, openai Completion chunks or raw dicts; sent when iterated."""
         call = Generation(
             Kind.COMPLETION, prompt, model, max_tokens, temperature, top_p, stop, return_mode, kwargs, True
@@ -212,7 +212,7 @@ class AsyncGLLM(ClientBase):
         stop: Stop = None,
         return_mode: str = "primitives",
         **kwargs: Any,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Stream /chat/completions: text deltas, openai ChatCompletionChunks or raw dicts; sent when iterated."""
         call = Generation(
             Kind.CHAT, messages, model, max_tokens, temperature, top_p, stop, return_mode, kwargs, True

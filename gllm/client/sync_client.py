@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -131,7 +131,7 @@ class GLLM(ClientBase):
         spec = call.spec(self._resolve_model(call.model), self.settings)
         return call.shape(decode_object(self._request(spec).content, spec.path))
 
-    def _stream(self, call: Generation) -> Iterator[Any]:
+    def _stream(self, call: Generation) -> Generator[Any, None, None]:
         """Send a streaming call and yield its shaped chunks until `[DONE]`; closing the generator hangs up."""
         spec = call.spec(self._resolve_model(call.model), self.settings)
         response = self._request(spec, stream=True)
@@ -191,7 +191,7 @@ class GLLM(ClientBase):
         stop: Stop = None,
         return_mode: str = "primitives",
         **kwargs: Any,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Stream /completions: text deltas, openai Completion chunks or raw dicts; sent when iterated."""
         call = Generation(
             Kind.COMPLETION, prompt, model, max_tokens, temperature, top_p, stop, return_mode, kwargs, True
@@ -208,7 +208,7 @@ class GLLM(ClientBase):
         stop: Stop = None,
         return_mode: str = "primitives",
         **kwargs: Any,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Stream /chat/completions: text deltas, openai ChatCompletionChunks or raw dicts; sent when iterated."""
         call = Generation(
             Kind.CHAT, messages, model, max_tokens, temperature, top_p, stop, return_mode, kwargs, True

@@ -39,6 +39,10 @@ class Fault:
     after_chunks: int = 1  # stream_error: chunks sent before the error event
 
 
+BODY_KEY = web.RequestKey("fake_body", object)  # the decoded request body
+FAULT_KEY = web.RequestKey[Fault | None]("fake_fault")  # a stream_error fault for the handler to act on
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as the fake received it."""
@@ -223,8 +227,8 @@ class FakeBalancer:
             return _openai_error(401, "missing or wrong API key", "unauthorized")
         if fault is not None and fault.mode != "stream_error":
             return await self._misbehave(request, fault)
-        request["fake_body"] = body
-        request["fake_fault"] = fault
+        request[BODY_KEY] = body
+        request[FAULT_KEY] = fault
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -271,7 +275,7 @@ class FakeBalancer:
         return web.json_response({"object": "list", "data": data})
 
     async def _load_model(self, request: web.Request) -> web.Response:
-        body = request["fake_body"]
+        body = request[BODY_KEY]
         if not isinstance(body, dict) or not body.get("model_path"):
             return web.Response(status=400, text="model_path is required")
         with self._lock:
@@ -282,7 +286,7 @@ class FakeBalancer:
         return web.Response(text="Gpus released")
 
     async def _add_worker(self, request: web.Request) -> web.Response:
-        body = request["fake_body"]
+        body = request[BODY_KEY]
         if not isinstance(body, dict) or not body.get("address"):
             return web.Response(status=400, text="address is required")
         with self._lock:
@@ -291,7 +295,7 @@ class FakeBalancer:
             return web.Response(text=self._state.model)
 
     async def _remove_worker(self, request: web.Request) -> web.Response:
-        body = request["fake_body"]
+        body = request[BODY_KEY]
         with self._lock:
             if not isinstance(body, dict) or body.get("address") not in self._state.added_workers:
                 return web.Response(status=404, text="unknown worker")
@@ -299,7 +303,7 @@ class FakeBalancer:
         return web.Response(text="Worker removed")
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        body = request["fake_body"]
+        body = request[BODY_KEY]
         if not isinstance(body, dict):
             return _openai_error(400, "the body must be a JSON object")
         model = self.model
@@ -308,7 +312,7 @@ class FakeBalancer:
         chat = _canonical(request.path) == "/chat/completions"
         texts = [_answer(body, chat, index) for index in range(int(body.get("n") or 1))]
         if body.get("stream"):
-            return await _stream(request, body, chat, texts, request["fake_fault"])
+            return await _stream(request, body, chat, texts, request[FAULT_KEY])
         return web.json_response(_completion(body, chat, texts))
 
 
