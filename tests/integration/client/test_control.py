@@ -167,6 +167,16 @@ class TestWaitForModel:
         client.wait_for_model("m", timeout=60, check_interval=0.01)
         assert capsys.readouterr().err == ""
 
+    def test_progress_forced_on(
+        self, fake: FakeBalancer, client: GLLM, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """progress=True draws the bar on stderr even off a terminal."""
+        fake.set_workers(workers(("loading", "m"), ("ready", "m")), workers(("ready", "m"), ("ready", "m")))
+        client.wait_for_model("m", timeout=60, check_interval=0.01, progress=True)
+        err = capsys.readouterr().err
+        assert "Loading m" in err
+        assert "2/2" in err
+
     def test_needs_a_model(self, client: GLLM) -> None:
         """Nothing loaded and no name: ValueError."""
         with pytest.raises(ValueError, match="model"):
