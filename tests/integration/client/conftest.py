@@ -27,7 +27,7 @@ def fake() -> Iterator[FakeBalancer]:
 
 
 @pytest.fixture
-def client(fake: FakeBalancer) -> Iterator[GLLM]:
+def gllm_client(fake: FakeBalancer) -> Iterator[GLLM]:
     """A GLLM client of the fake balancer with fast retries."""
     with GLLM(fake.url, **FAST_RETRIES) as gllm:
         yield gllm

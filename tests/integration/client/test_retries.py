@@ -15,28 +15,28 @@ from tests.integration.client.conftest import FAST_RETRIES
 class TestRetried:
     """Connection errors, 429 and 503 are retried, then succeed."""
 
-    def test_503_then_success(self, fake: FakeBalancer, client: GLLM) -> None:
+    def test_503_then_success(self, fake: FakeBalancer, gllm_client: GLLM) -> None:
         """Two 503s, then the answer: three attempts."""
         fake.fail_next("/chat/completions", Fault(status=503, retry_after="0"), times=2)
-        assert client.get_chat_completion("hi", model="org/fake-model") == "echo: hi"
+        assert gllm_client.get_chat_completion("hi", model="org/fake-model") == "echo: hi"
         assert len(fake.requests("/chat/completions")) == 3
 
-    def test_429_then_success(self, fake: FakeBalancer, client: GLLM) -> None:
+    def test_429_then_success(self, fake: FakeBalancer, gllm_client: GLLM) -> None:
         """Rate limiting is retried."""
         fake.fail_next("/completions", Fault(status=429, message="slow down"))
-        assert client.get_completions("hi", model="org/fake-model") == "echo: hi"
+        assert gllm_client.get_completions("hi", model="org/fake-model") == "echo: hi"
         assert len(fake.requests("/completions")) == 2
 
-    def test_dropped_connection_then_success(self, fake: FakeBalancer, client: GLLM) -> None:
+    def test_dropped_connection_then_success(self, fake: FakeBalancer, gllm_client: GLLM) -> None:
         """A connection closed without an answer is retried."""
         fake.fail_next("/workers", Fault(mode="drop"), times=2)
-        assert client.workers() == []
+        assert gllm_client.workers() == []
         assert len(fake.requests("/workers")) == 3
 
-    def test_control_calls_are_retried_too(self, fake: FakeBalancer, client: GLLM) -> None:
+    def test_control_calls_are_retried_too(self, fake: FakeBalancer, gllm_client: GLLM) -> None:
         """load_model answers 503 while busy: retried."""
         fake.fail_next("/load_model", Fault(status=503))
-        assert client.load_model("m") == "Model load requested"
+        assert gllm_client.load_model("m") == "Model load requested"
         assert len(fake.requests("/load_model")) == 2
 
     def test_retry_after_is_honoured(self, fake: FakeBalancer) -> None:
@@ -53,19 +53,19 @@ class TestNotRetried:
     """Other statuses are final."""
 
     @pytest.mark.parametrize("status", [400, 401, 404, 422, 500, 502, 504])
-    def test_final_statuses(self, fake: FakeBalancer, client: GLLM, status: int) -> None:
+    def test_final_statuses(self, fake: FakeBalancer, gllm_client: GLLM, status: int) -> None:
         """Exactly one attempt, and the status in the error."""
         fake.fail_next("/chat/completions", Fault(status=status), times=5)
         with pytest.raises(RemoteError) as info:
-            client.get_chat_completion("hi", model="org/fake-model")
+            gllm_client.get_chat_completion("hi", model="org/fake-model")
         assert info.value.status_code == status
         assert len(fake.requests("/chat/completions")) == 1
 
-    def test_gives_up_after_max_retries(self, fake: FakeBalancer, client: GLLM) -> None:
+    def test_gives_up_after_max_retries(self, fake: FakeBalancer, gllm_client: GLLM) -> None:
         """A server that stays at 503 gets 1 + max_retries attempts, then RemoteError(503)."""
         fake.fail_next("/chat/completions", Fault(status=503, message="loading", retry_after="0"), times=10)
         with pytest.raises(RemoteError) as info:
-            client.get_chat_completion("hi", model="org/fake-model")
+            gllm_client.get_chat_completion("hi", model="org/fake-model")
         assert info.value.status_code == 503
         assert info.value.retry_after == 0.0
         assert len(fake.requests("/chat/completions")) == 1 + FAST_RETRIES["max_retries"]
@@ -82,11 +82,11 @@ class TestNotRetried:
 class TestRemoteError:
     """What a RemoteError carries."""
 
-    def test_openai_error_fields(self, fake: FakeBalancer, client: GLLM) -> None:
+    def test_openai_error_fields(self, fake: FakeBalancer, gllm_client: GLLM) -> None:
         """Status, message, type, code, method and URL."""
         fake.fail_next("/chat/completions", Fault(status=400, message="bad messages"))
         with pytest.raises(RemoteError) as info:
-            client.get_chat_completion("hi", model="org/fake-model")
+            gllm_client.get_chat_completion("hi", model="org/fake-model")
         error = info.value
         assert (error.status_code, error.message, error.error_type, error.code) == (
             400,
@@ -97,11 +97,11 @@ class TestRemoteError:
         assert (error.method, error.url) == ("POST", f"{fake.url}/chat/completions")
         assert "bad messages" in error.body
 
-    def test_plain_text_error(self, fake: FakeBalancer, client: GLLM) -> None:
+    def test_plain_text_error(self, fake: FakeBalancer, gllm_client: GLLM) -> None:
         """The balancer's text errors (load_model) become the message."""
         fake.fail_next("/load_model", Fault(status=500, text="Failed to load model m: http://w:1 said 500"))
         with pytest.raises(RemoteError, match="Failed to load model m") as info:
-            client.load_model("m")
+            gllm_client.load_model("m")
         assert info.value.status_code == 500
 
     def test_wrong_api_key(self) -> None:
