@@ -29,15 +29,15 @@ HOP_BY_HOP = frozenset(
     }
 )
 # The server already decoded a compressed request body, so its Content-Encoding must not travel on.
-_SKIP_REQUEST = HOP_BY_HOP | {"host", "content-length", "content-encoding"}
-_SKIP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
+_SKIP_REQUEST = ("host", "content-length", "content-encoding")
+_SKIP_RESPONSE = ("content-length", "date", "server")
 # The client library would add these on its own; the engine should see only what the caller sent.
 _NO_AUTO_HEADERS = ("Accept-Encoding", "Content-Type", "User-Agent")
 
 
 def end_to_end(headers: Mapping[str, str], skip: Iterable[str]) -> CIMultiDict[str]:
-    """Copy `headers` without hop-by-hop ones (including those named in Connection) and `skip`."""
-    dropped = {name.lower() for name in skip}
+    """Copy `headers` without hop-by-hop ones (also those named in Connection) and without `skip`."""
+    dropped = set(HOP_BY_HOP) | {name.lower() for name in skip}
     for value in headers.get("Connection", "").split(","):
         if value.strip():
             dropped.add(value.strip().lower())
