@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -86,12 +87,22 @@ def loop_thread() -> Iterator[LoopThread]:
         thread.close()
 
 
+@pytest.fixture(scope="module")
+def module_loop_thread() -> Iterator[LoopThread]:
+    """A background event loop shared by one test module (for servers that tests only read from)."""
+    thread = LoopThread()
+    try:
+        yield thread
+    finally:
+        thread.close()
+
+
 WorkerFactory = Callable[..., RunningWorker]
 
 
-@pytest.fixture
-def make_worker(loop_thread: LoopThread) -> Iterator[WorkerFactory]:
-    """Start real workers on 127.0.0.1 (sim engine by default); every one is closed after the test."""
+@contextmanager
+def worker_factory(loop_thread: LoopThread) -> Iterator[WorkerFactory]:
+    """Start real workers on 127.0.0.1 (sim engine by default); every one is closed at the end."""
     started: list[RunningWorker] = []
 
     def make(**overrides: Any) -> RunningWorker:
@@ -112,6 +123,20 @@ def make_worker(loop_thread: LoopThread) -> Iterator[WorkerFactory]:
     finally:
         for worker in started:
             loop_thread.run(worker.close())
+
+
+@pytest.fixture
+def make_worker(loop_thread: LoopThread) -> Iterator[WorkerFactory]:
+    """Workers closed after the test."""
+    with worker_factory(loop_thread) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def make_module_worker(module_loop_thread: LoopThread) -> Iterator[WorkerFactory]:
+    """Workers shared by a test module, closed after its last test."""
+    with worker_factory(module_loop_thread) as make:
+        yield make
 
 
 @pytest.fixture

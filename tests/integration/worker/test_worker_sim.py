@@ -31,13 +31,23 @@ def wait_ready(worker: RunningWorker) -> dict[str, Any]:
     return current
 
 
-@pytest.fixture
-def ready_worker(make_worker: WorkerFactory) -> RunningWorker:
-    """A worker whose sim engine serves MODEL."""
-    worker = make_worker()
+def start_ready(make: WorkerFactory) -> RunningWorker:
+    worker = make()
     assert load(worker).status_code == 200
     wait_ready(worker)
     return worker
+
+
+@pytest.fixture
+def ready_worker(make_worker: WorkerFactory) -> RunningWorker:
+    """A worker whose sim engine serves MODEL, for tests that change it."""
+    return start_ready(make_worker)
+
+
+@pytest.fixture(scope="module")
+def shared_worker(make_module_worker: WorkerFactory) -> RunningWorker:
+    """A worker serving MODEL shared by the tests that only send requests through it."""
+    return start_ready(make_module_worker)
 
 
 @pytest.mark.integration
@@ -133,25 +143,25 @@ class TestLoadModel:
 class TestRelay:
     """OpenAI requests reach the engine and come back unchanged, streams chunk by chunk."""
 
-    def test_chat_completion(self, ready_worker: RunningWorker) -> None:
+    def test_chat_completion(self, shared_worker: RunningWorker) -> None:
         """A chat completion passes through, at the root and under /v1."""
         body = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 5}
         for path in ("/chat/completions", "/v1/chat/completions"):
-            reply = httpx.post(ready_worker.url + path, json=body, timeout=30)
+            reply = httpx.post(shared_worker.url + path, json=body, timeout=30)
             assert reply.status_code == 200
             assert reply.headers["content-type"].startswith("application/json")
             data = reply.json()
             assert data["object"] == "chat.completion"
             assert data["usage"]["completion_tokens"] <= 5
 
-    def test_completion(self, ready_worker: RunningWorker) -> None:
+    def test_completion(self, shared_worker: RunningWorker) -> None:
         """A text completion passes through."""
         body = {"model": MODEL, "prompt": "once upon", "max_tokens": 4}
-        reply = httpx.post(ready_worker.url + "/completions", json=body, timeout=30)
+        reply = httpx.post(shared_worker.url + "/completions", json=body, timeout=30)
         assert reply.status_code == 200
         assert reply.json()["object"] == "text_completion"
 
-    def test_streaming(self, ready_worker: RunningWorker) -> None:
+    def test_streaming(self, shared_worker: RunningWorker) -> None:
         """A stream arrives as SSE chunks ending in [DONE], usage included when asked."""
         body = {
             "model": MODEL,
@@ -160,7 +170,7 @@ class TestRelay:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        with httpx.stream("POST", ready_worker.url + "/v1/chat/completions", json=body, timeout=30) as reply:
+        with httpx.stream("POST", shared_worker.url + "/v1/chat/completions", json=body, timeout=30) as reply:
             assert reply.status_code == 200
             assert reply.headers["content-type"].startswith("text/event-stream")
             events = [line[6:] for line in reply.iter_lines() if line.startswith("data: ")]
@@ -169,25 +179,25 @@ class TestRelay:
         assert len(chunks) >= 2
         assert chunks[-1]["usage"]["completion_tokens"] <= 6
 
-    def test_engine_errors_pass_through(self, ready_worker: RunningWorker) -> None:
+    def test_engine_errors_pass_through(self, shared_worker: RunningWorker) -> None:
         """The engine's own 404 (unknown model) comes back as it is."""
         body = {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}
-        reply = httpx.post(ready_worker.url + "/chat/completions", json=body, timeout=30)
+        reply = httpx.post(shared_worker.url + "/chat/completions", json=body, timeout=30)
         assert reply.status_code == 404
         assert "error" in reply.json()
 
-    def test_models_and_metrics(self, ready_worker: RunningWorker) -> None:
+    def test_models_and_metrics(self, shared_worker: RunningWorker) -> None:
         """/models is the engine's list; /metrics its Prometheus text."""
-        models = httpx.get(ready_worker.url + "/models", timeout=10).json()
+        models = httpx.get(shared_worker.url + "/models", timeout=10).json()
         assert models["data"][0]["id"] == MODEL
-        metrics = httpx.get(ready_worker.url + "/metrics", timeout=10)
+        metrics = httpx.get(shared_worker.url + "/metrics", timeout=10)
         assert metrics.status_code == 200
         assert "vllm:num_requests_running" in metrics.text
 
-    def test_health_when_ready(self, ready_worker: RunningWorker) -> None:
+    def test_health_when_ready(self, shared_worker: RunningWorker) -> None:
         """/health and /v1/health answer 200."""
         for path in ("/health", "/v1/health"):
-            assert httpx.get(ready_worker.url + path, timeout=10).status_code == 200
+            assert httpx.get(shared_worker.url + path, timeout=10).status_code == 200
 
 
 @pytest.mark.integration
