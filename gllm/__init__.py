@@ -1,5 +1,41 @@
 """GLLM: one OpenAI-compatible endpoint in front of many LLM inference workers."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.2.0"
 
-__all__ = ["__version__"]
+# The client is imported on first use, so the balancer, workers and `gllm --version` do not pay for httpx.
+_CLIENT_NAMES = (
+    "AsyncGLLM",
+    "GLLM",
+    "GLLMConnectionError",
+    "GLLMError",
+    "GLLMTimeoutError",
+    "ModelLoadError",
+    "RemoteError",
+    "WorkerStatus",
+)
+
+__all__ = [*_CLIENT_NAMES, "__version__"]
+
+if TYPE_CHECKING:
+    from gllm.client import (
+        GLLM as GLLM,
+        AsyncGLLM as AsyncGLLM,
+        GLLMConnectionError as GLLMConnectionError,
+        GLLMError as GLLMError,
+        GLLMTimeoutError as GLLMTimeoutError,
+        ModelLoadError as ModelLoadError,
+        RemoteError as RemoteError,
+        WorkerStatus as WorkerStatus,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        import gllm.client
+
+        return getattr(gllm.client, name)
+    raise AttributeError(f"module 'gllm' has no attribute {name!r}")
