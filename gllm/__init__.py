@@ -21,15 +21,15 @@ _CLIENT_NAMES = (
 __all__ = [*_CLIENT_NAMES, "__version__"]
 
 if TYPE_CHECKING:
-    from gllm.client import (
-        GLLM as GLLM,
-        AsyncGLLM as AsyncGLLM,
-        GLLMConnectionError as GLLMConnectionError,
-        GLLMError as GLLMError,
-        GLLMTimeoutError as GLLMTimeoutError,
-        ModelLoadError as ModelLoadError,
-        RemoteError as RemoteError,
-        WorkerStatus as WorkerStatus,
+    from gllm.client import (  # noqa: F401  (re-exported lazily by __getattr__)
+        GLLM,
+        AsyncGLLM,
+        GLLMConnectionError,
+        GLLMError,
+        GLLMTimeoutError,
+        ModelLoadError,
+        RemoteError,
+        WorkerStatus,
     )
 
 
