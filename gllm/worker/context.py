@@ -38,18 +38,25 @@ class WorkerContext:
         if self.config.model:
             self.supervisor.request_load(self.config.model)
         if self.config.balancer:
-            address = await advertised_address(
-                self.config.host, bound_port, self.config.balancer, self.config.advertise_address
-            )
-            self.registrar = Registrar(
-                self.session,
-                self.config.balancer,
-                address,
-                on_model=self.supervisor.request_load,
-                interval=self.config.register_interval,
-                admin_key=self.config.admin_key,
-            )
-            self._tasks.append(asyncio.create_task(self.registrar.run()))
+            self._tasks.append(asyncio.create_task(self._register(self.config.balancer, bound_port)))
+
+    async def _register(self, balancer: str, bound_port: int) -> None:
+        """Find the address to advertise (may need DNS), then keep registered; all in the background."""
+        config = self.config
+        address = await advertised_address(config.host, bound_port, balancer, config.advertise_address)
+        self.registrar = Registrar(
+            self.session,
+            balancer,
+            address,
+            on_model=self._load_cluster_model,
+            interval=config.register_interval,
+            admin_key=config.admin_key,
+        )
+        await self.registrar.run()
+
+    def _load_cluster_model(self, model: str) -> None:
+        if not self.supervisor.closed:
+            self.supervisor.request_load(model)
 
     async def close(self) -> None:
         """Stop registration, then the engine tree, then the HTTP client."""

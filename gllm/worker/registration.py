@@ -111,7 +111,10 @@ class Registrar:
     async def run(self) -> None:
         """Register now, retrying with backoff until it works; then re-register every interval, forever."""
         while True:
-            await self.register_until_accepted()
+            try:
+                await self.register_until_accepted()
+            except Exception:  # a bug must not end registration for the life of the worker
+                logger.exception("registration with %s failed", self._balancer)
             await asyncio.sleep(self._interval)
 
     async def register_until_accepted(self) -> str:

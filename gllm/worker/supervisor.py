@@ -95,6 +95,11 @@ class EngineSupervisor:
         return self._model
 
     @property
+    def closed(self) -> bool:
+        """Whether shutdown began (no more loads)."""
+        return self._closed
+
+    @property
     def spec(self) -> EngineSpec:
         """How engines are started."""
         return self._spec
