@@ -43,7 +43,7 @@ class OpenAIRoutes:
         if payload is None:
             return
         model = payload.get("model")
-        ctx = RoutingContext(model=model if isinstance(model, str) else None, body=payload)
+        ctx = RoutingContext(model if isinstance(model, str) else None, payload, request.headers)
         tried: list[Worker] = []
         while True:
             candidates = self._cluster.candidates(ctx.model, tried)

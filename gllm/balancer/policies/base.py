@@ -15,6 +15,7 @@ class RoutingContext:
 
     model: str | None = None
     body: Mapping[str, Any] = field(default_factory=dict)
+    headers: Sequence[tuple[bytes, bytes]] = ()  # as received: (lower-case name, value)
 
 
 class Policy(Protocol):
