@@ -45,7 +45,7 @@ class TestLoading:
 
         async def body() -> None:
             async with supervised(fake_engine_spec("--ready-after", "0.5")) as sup:
-                assert sup.state is WorkerState.IDLE
+                assert sup.status().state is WorkerState.IDLE
                 assert sup.request_load("m1")
                 assert sup.state is WorkerState.LOADING
                 assert sup.model == "m1"
