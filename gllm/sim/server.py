@@ -158,8 +158,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """GET /metrics in Prometheus text format."""
-    text = _engine(request).render_metrics()
-    return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={"X-Version": "0.0.4"})
+    page = _engine(request).render_metrics().encode()
+    return web.Response(body=page, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 async def sleep(request: web.Request) -> web.Response:
