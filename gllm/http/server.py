@@ -159,7 +159,10 @@ class HttpConnection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._reject(400, "Protocol upgrades are not supported")
+            # httptools raises this after the request is complete and its task started: that request is
+            # answered as a plain one and the connection then closes (see on_message_complete).
+            if self._task is None:
+                self._reject(400, "Protocol upgrades are not supported")
         except httptools.HttpParserError as exc:
             self._reject(400, f"Malformed HTTP request: {exc.__class__.__name__}")
 
@@ -227,7 +230,8 @@ class HttpConnection(asyncio.Protocol):
             self._parser.get_http_version(),
             self._headers,
             body,
-            self._parser.should_keep_alive(),
+            # Upgrades are not supported: what follows an upgrade request is not HTTP, so close after it.
+            self._parser.should_keep_alive() and not self._parser.should_upgrade(),
         )
         if self._task is None:
             self._start(request)
