@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 # vLLM's bucket boundaries for these histograms.
 TTFT_BUCKETS: tuple[float, ...] = (
@@ -17,20 +18,25 @@ E2E_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "abort")
 # Plain samples: name -> (type, help).
-SAMPLES: dict[str, tuple[str, str]] = {
-    "vllm:num_requests_running": ("gauge", "Number of requests in model execution batches."),
-    "vllm:num_requests_waiting": ("gauge", "Number of requests waiting to be processed."),
-    "vllm:kv_cache_usage_perc": ("gauge", "KV-cache usage. 1 means 100 percent usage."),
-    "vllm:gpu_cache_usage_perc": ("gauge", "GPU KV-cache usage (older name of kv_cache_usage_perc)."),
-    "vllm:prefix_cache_queries_total": (
-        "counter",
-        "Prefix cache queries, in terms of number of queried tokens.",
-    ),
-    "vllm:prefix_cache_hits_total": ("counter", "Prefix cache hits, in terms of number of cached tokens."),
-    "vllm:prompt_tokens_total": ("counter", "Number of prefill tokens processed."),
-    "vllm:generation_tokens_total": ("counter", "Number of generation tokens processed."),
-    "vllm:num_preemptions_total": ("counter", "Cumulative number of preemption from the engine."),
-}
+SAMPLES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "vllm:num_requests_running": ("gauge", "Number of requests in model execution batches."),
+        "vllm:num_requests_waiting": ("gauge", "Number of requests waiting to be processed."),
+        "vllm:kv_cache_usage_perc": ("gauge", "KV-cache usage. 1 means 100 percent usage."),
+        "vllm:gpu_cache_usage_perc": ("gauge", "GPU KV-cache usage (older name of kv_cache_usage_perc)."),
+        "vllm:prefix_cache_queries_total": (
+            "counter",
+            "Prefix cache queries, in terms of number of queried tokens.",
+        ),
+        "vllm:prefix_cache_hits_total": (
+            "counter",
+            "Prefix cache hits, in terms of number of cached tokens.",
+        ),
+        "vllm:prompt_tokens_total": ("counter", "Number of prefill tokens processed."),
+        "vllm:generation_tokens_total": ("counter", "Number of generation tokens processed."),
+        "vllm:num_preemptions_total": ("counter", "Cumulative number of preemption from the engine."),
+    }
+)
 
 
 class Histogram:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from gllm.sim.config import SimConfig
 from gllm.sim.template import render_chat
 from gllm.sim.tokenizer import encode
 
-ERROR_TYPES = {400: "BadRequestError", 404: "NotFoundError", 503: "ServiceUnavailableError"}
+ERROR_TYPES: Mapping[int, str] = MappingProxyType(
+    {400: "BadRequestError", 404: "NotFoundError", 503: "ServiceUnavailableError"}
+)
 DEFAULT_TEMPERATURE = 1.0
 MAX_N = 128
 

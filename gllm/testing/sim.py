@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 from gllm.sim import BackgroundSimCluster, SimConfig
 
 # Fast but still batched and timed: a step every 2 ms, free prefill, instant load.
-FAST: dict[str, Any] = {
-    "load_time_s": 0.0,
-    "wake_time_s": 0.0,
-    "prefill_time_per_token_s": 0.0,
-    "decode_base_step_s": 0.002,
-    "decode_per_seq_step_s": 0.0,
-}
+FAST: Mapping[str, Any] = MappingProxyType(
+    {
+        "load_time_s": 0.0,
+        "wake_time_s": 0.0,
+        "prefill_time_per_token_s": 0.0,
+        "decode_base_step_s": 0.002,
+        "decode_per_seq_step_s": 0.0,
+    }
+)
 
 _SAMPLE = re.compile(r"^(?P<name>[^\s{]+)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
