@@ -226,18 +226,31 @@ class _RelayContract:
         assert response.headers["x-worker"] == worker.name
         assert response.json()["echo"] == {"model": "m", "prompt": "hi"}
 
-    @pytest.mark.parametrize("status", [400, 404, 422, 500, 503])
+    @pytest.mark.parametrize("status", [400, 404, 422, 500])
     def test_worker_error_passed_through(
         self, client: httpx.Client, add_workers: AddWorkers, status: int
     ) -> None:
-        """A worker's error status and body reach the client as they are, without retry."""
+        """A worker's error status, body and content type reach the client as they are, without retry."""
+        (worker,) = add_workers(1, completion_status=status)
+        response = client.post(self.path, json={"model": "m"})
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
+        assert response.json() == {
+            "error": {"message": f"{worker.name} says no", "type": "test", "code": status}
+        }
+        assert len(worker.completions()) == 1
+
+    @pytest.mark.parametrize("status", [502, 503])
+    def test_lone_worker_unavailable_passed_through(
+        self, client: httpx.Client, add_workers: AddWorkers, status: int
+    ) -> None:
+        """With no other worker to try, a worker's 502/503 answer reaches the client unchanged."""
         (worker,) = add_workers(1, completion_status=status)
         response = client.post(self.path, json={"model": "m"})
         assert response.status_code == status
         assert response.json() == {
             "error": {"message": f"{worker.name} says no", "type": "test", "code": status}
         }
-        assert len(worker.completions()) == 1
 
     def test_streaming_relayed(self, client: httpx.Client, add_workers: AddWorkers) -> None:
         """With "stream": true every SSE event arrives in order, then [DONE]."""

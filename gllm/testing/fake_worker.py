@@ -222,6 +222,11 @@ class FakeWorkerFarm:
         worker.behaviour.hold = False
         self._loop.call(worker._release.set)
 
+    def stop(self, worker: FakeWorker) -> None:
+        """Take one worker down: requests it is serving get a second to finish; new connections are refused."""
+        runner = self._runners[self.workers.index(worker)]  # started in the same order as listed
+        self._loop.run(runner.cleanup())
+
     def close(self) -> None:
         """Stop every worker and the loop."""
         for worker in self.workers:
