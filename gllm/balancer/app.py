@@ -10,7 +10,9 @@ from collections.abc import Coroutine
 from gllm.balancer.cluster import Cluster
 from gllm.balancer.config import BalancerConfig
 from gllm.balancer.control_routes import ControlRoutes
+from gllm.balancer.dispatch import Dispatcher
 from gllm.balancer.fanout import failures
+from gllm.balancer.health import HealthChecker
 from gllm.balancer.monitor import StatusMonitor
 from gllm.balancer.openai_routes import OpenAIRoutes
 from gllm.balancer.operations import ClusterOperations
@@ -30,10 +32,12 @@ class BalancerApp:
     def __init__(self, config: BalancerConfig) -> None:
         self.config = config
         rng = random.Random(config.seed)
-        self.cluster = Cluster(Registry(), make_policy(config.policy, config.check_size, rng))
+        self.cluster = Cluster(Registry(config.breaker), make_policy(config.policy, config.check_size, rng))
         self.pool = UpstreamPool(connect_timeout=config.connect_timeout)
         self.router = Router(config.admin_key)
-        OpenAIRoutes(self.cluster, Proxy(self.pool, config.request_timeout)).register(self.router)
+        self.dispatcher = Dispatcher(self.cluster, Proxy(self.pool, config.proxy), config.retry, rng)
+        OpenAIRoutes(self.cluster, self.dispatcher).register(self.router)
+        self.health = HealthChecker(self.cluster.registry, self.pool, config.health)
         self.monitor = StatusMonitor(
             self.cluster.registry,
             self.pool,
@@ -56,6 +60,7 @@ class BalancerApp:
         for raw in self.config.existing_workers:
             self.cluster.registry.add(normalize_address(raw))
         self._spawn(self.monitor.run())
+        self._spawn(self.health.run())
         if self.config.load_model:
             self.cluster.model = self.config.load_model  # known at once, even before the workers answer
             self._spawn(self._initial_load(self.config.load_model))

@@ -45,8 +45,9 @@ class Cluster:
             return ready
         if not workers:
             return Unavailable(503, "No worker available", "no_worker_available")
-        if exclude:
-            reasons = "; ".join(f"{w.address}: {w.last_error}" for w in exclude)
+        failing = [w for w in workers if w.state_allows and w.serves(model)]
+        if failing:  # tried, ejected by health checks, or behind an open breaker
+            reasons = "; ".join(f"{w.address}: {w.last_error or 'unavailable'}" for w in failing)
             return Unavailable(502, f"No worker could be reached ({reasons})", "worker_unreachable")
         wanted = model or self.model or "the cluster model"
         if any(w.state is WorkerState.LOADING and w.serves(model) for w in workers):

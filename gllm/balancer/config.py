@@ -6,6 +6,11 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 
+from gllm.balancer.breaker import BreakerSettings
+from gllm.balancer.health import HealthSettings
+from gllm.balancer.proxy import ProxySettings
+from gllm.balancer.retry import RetrySettings
+
 DEFAULT_CHECK_SIZE = 5
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -25,6 +30,20 @@ class BalancerConfig:
     connect_timeout: float = 5.0
     health_timeout: float = 2.0
     request_timeout: float | None = None
+    first_byte_timeout: float | None = 120.0
+    idle_timeout: float | None = 120.0
+    failover: bool = True
+    max_attempts: int = 3
+    health_interval: float = 5.0
+    unhealthy_threshold: int = 3
+    healthy_threshold: int = 2
+    breaker_failures: int = 5
+    breaker_open_seconds: float = 10.0
+    max_in_flight_per_worker: int | None = None
+    max_queue: int = 1024
+    queue_timeout: float = 30.0
+    drain_timeout: float = 30.0
+    state_file: str | None = None
     load_model_timeout: float = 900.0
     release_timeout: float = 300.0
     status_interval: float = 2.0
@@ -46,11 +65,45 @@ class BalancerConfig:
             "release_timeout",
             "status_interval",
             "status_fast_interval",
+            "health_interval",
+            "breaker_open_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be positive")
-        if self.request_timeout is not None and self.request_timeout <= 0:
-            raise ValueError("request timeout must be positive (or unset for no limit)")
+        for name in ("request_timeout", "first_byte_timeout", "idle_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name.replace('_', ' ')} must be positive (or unset for no limit)")
+        if self.max_in_flight_per_worker is not None and self.max_in_flight_per_worker < 1:
+            raise ValueError("max in-flight per worker must be at least 1 (or unset for no cap)")
+        if self.max_queue < 0 or self.queue_timeout <= 0 or self.drain_timeout < 0:
+            raise ValueError(
+                "queue size and drain timeout must not be negative; queue timeout must be positive"
+            )
+
+    @property
+    def health(self) -> HealthSettings:
+        """Active health check settings."""
+        return HealthSettings(
+            self.health_interval, self.health_timeout, self.unhealthy_threshold, self.healthy_threshold
+        )
+
+    @property
+    def breaker(self) -> BreakerSettings:
+        """Circuit breaker settings of every worker."""
+        return BreakerSettings(
+            failure_threshold=self.breaker_failures, open_seconds=self.breaker_open_seconds
+        )
+
+    @property
+    def proxy(self) -> ProxySettings:
+        """Timeouts and failover of the data plane."""
+        return ProxySettings(self.request_timeout, self.first_byte_timeout, self.idle_timeout, self.failover)
+
+    @property
+    def retry(self) -> RetrySettings:
+        """Retry budget of one request."""
+        return RetrySettings(max_attempts=self.max_attempts)
 
     @property
     def control_open_to_network(self) -> bool:

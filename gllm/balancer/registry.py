@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from gllm.balancer.breaker import BreakerSettings, CircuitBreaker
 from gllm.http.client import Origin
 
 
@@ -72,6 +73,11 @@ class Worker:
     status_route: bool | None = None  # whether the worker serves GET /status (None: not asked yet)
     added_at: float = field(default_factory=time.time)
     requests_total: int = 0
+    health_failures: int = 0  # consecutive failed probes
+    health_successes: int = 0  # consecutive passed probes
+    ejected: bool = False  # out of rotation after repeated failed probes
+    ejections: int = 0
+    breaker: CircuitBreaker = field(default_factory=lambda: CircuitBreaker(BreakerSettings()))
 
     def serves(self, requested: str | None) -> bool:
         """True when this worker may answer a request for `requested` (None: any model).
@@ -82,9 +88,14 @@ class Worker:
         return requested is None or self.model is None or model_matches(self.model, requested)
 
     @property
-    def routable(self) -> bool:
-        """True when the worker's state lets it take requests (ready, or unknown for legacy workers)."""
+    def state_allows(self) -> bool:
+        """True when the worker's reported state lets it serve (ready, or unknown for legacy workers)."""
         return self.state is WorkerState.READY or self.state is WorkerState.UNKNOWN
+
+    @property
+    def routable(self) -> bool:
+        """True when the worker may take a new request: its state allows, not ejected, breaker allowing."""
+        return self.state_allows and not self.ejected and self.breaker.allows()
 
     def to_json(self) -> dict[str, Any]:
         """The worker as `GET /workers` shows it."""
@@ -96,21 +107,27 @@ class Worker:
             "model": self.model,
             "last_error": self.last_error,
             "requests_total": self.requests_total,
+            "ejected": self.ejected,
+            "ejections": self.ejections,
+            "health_failures": self.health_failures,
+            "breaker": self.breaker.state.value,
+            "consecutive_failures": self.breaker.failures,
         }
 
 
 class Registry:
     """The registered workers, by normalized address, in registration order."""
 
-    def __init__(self) -> None:
+    def __init__(self, breaker: BreakerSettings | None = None) -> None:
         self._workers: dict[str, Worker] = {}
+        self._breaker = breaker or BreakerSettings()
 
     def add(self, address: str) -> tuple[Worker, bool]:
         """Register a (normalized) address; return the worker and whether it is new."""
         worker = self._workers.get(address)
         if worker is not None:
             return worker, False
-        worker = Worker(address=address, origin=Origin(address))
+        worker = Worker(address=address, origin=Origin(address), breaker=CircuitBreaker(self._breaker))
         self._workers[address] = worker
         return worker, True
 

@@ -100,6 +100,15 @@ class _ParserCallbacks:
         self.conn.message_complete = True
 
 
+class _DecodingCallbacks(_ParserCallbacks):
+    """Also hands over the body with its transfer framing removed."""
+
+    __slots__ = ()
+
+    def on_body(self, body: bytes) -> None:
+        self.conn.on_body(body)
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One keep-alive connection to a worker; carries one request at a time."""
 
@@ -120,7 +129,11 @@ class UpstreamConnection(asyncio.Protocol):
         self._sink: Callable[[bytes], None] | None = None
         self._head: asyncio.Future[ResponseHead] | None = None
         self._done: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._decode = False
+        self._timers: list[asyncio.TimerHandle] = []
+        self._first_byte_timer: asyncio.TimerHandle | None = None
+        self._idle_timeout = 0.0
+        self._last_data = 0.0
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,6 +143,11 @@ class UpstreamConnection(asyncio.Protocol):
         if self.parser is None:  # bytes with no request outstanding: the connection is unusable
             self.abort()
             return
+        if self._first_byte_timer is not None:
+            self._first_byte_timer.cancel()
+            self._first_byte_timer = None
+        if self._idle_timeout:
+            self._last_data = asyncio.get_running_loop().time()
         self._received += len(data)
         try:
             self.parser.feed_data(data)
@@ -147,13 +165,20 @@ class UpstreamConnection(asyncio.Protocol):
             self._head_buf = bytearray()
             head = ResponseHead(self.head_status, self.head_headers, self.head_keep_alive)
             self._head.set_result(head)
-        if data:
+        if data and not self._decode:
             if self._sink is not None:
                 self._sink(data)
             else:
                 self._body.append(data)
         if self.message_complete:
             self._complete()
+
+    def on_body(self, body: bytes) -> None:
+        """Body bytes without transfer framing (decoding exchanges only)."""
+        if self._sink is not None:
+            self._sink(body)
+        else:
+            self._body.append(body)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -173,10 +198,24 @@ class UpstreamConnection(asyncio.Protocol):
         pass
 
     # -- one exchange -----------------------------------------------------------------------------------------
-    def send(self, data: bytes, timeout: float | None) -> None:
-        """Write one whole request and get ready to read its response."""
+    def send(
+        self,
+        data: bytes,
+        timeout: float | None = None,
+        *,
+        decode: bool = False,
+        first_byte_timeout: float | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        """Write one whole request and get ready to read its response.
+
+        `timeout` bounds the whole exchange, `first_byte_timeout` the wait for the worker's first byte and
+        `idle_timeout` any silence while the response is coming; with `decode` the body is handed over without
+        its transfer framing.
+        """
         loop = asyncio.get_running_loop()
-        self.parser = httptools.HttpResponseParser(_ParserCallbacks(self))
+        self._decode = decode
+        self.parser = httptools.HttpResponseParser((_DecodingCallbacks if decode else _ParserCallbacks)(self))
         self.head_headers = []
         self.head_complete = self.message_complete = False
         self._head_buf = bytearray()
@@ -186,9 +225,24 @@ class UpstreamConnection(asyncio.Protocol):
         self._head = loop.create_future()
         self._done = loop.create_future()
         if timeout is not None:
-            self._timer = loop.call_later(timeout, self._time_out, timeout)
+            self._timers.append(
+                loop.call_later(timeout, self._time_out, f"worker did not finish within {timeout:g}s")
+            )
+        if first_byte_timeout is not None:
+            self._first_byte_timer = loop.call_later(
+                first_byte_timeout, self._time_out, f"worker sent nothing within {first_byte_timeout:g}s"
+            )
+        self._idle_timeout = idle_timeout or 0.0
+        if idle_timeout:
+            self._last_data = loop.time()
+            self._timers.append(loop.call_later(idle_timeout, self._check_idle))
         assert self.transport is not None
         self.transport.write(data)
+
+    @property
+    def decoding(self) -> bool:
+        """True when the current exchange hands over the body without its transfer framing."""
+        return self._decode
 
     async def read_head(self) -> ResponseHead:
         """Wait for the status line and headers."""
@@ -237,15 +291,25 @@ class UpstreamConnection(asyncio.Protocol):
                 fut.set_exception(exc)
                 fut.exception()  # mark retrieved: only one of the two is awaited on most paths
 
-    def _time_out(self, timeout: float) -> None:
-        self._timer = None
-        self._fail(UpstreamTimeout(f"worker did not answer within {timeout:g}s"))
+    def _time_out(self, message: str) -> None:
+        self._fail(UpstreamTimeout(message))
         self.abort()
 
+    def _check_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        silent = loop.time() - self._last_data
+        if silent >= self._idle_timeout:
+            self._time_out(f"worker sent nothing for {self._idle_timeout:g}s")
+        else:
+            self._timers.append(loop.call_later(self._idle_timeout - silent, self._check_idle))
+
     def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        if self._first_byte_timer is not None:
+            self._first_byte_timer.cancel()
+            self._first_byte_timer = None
 
     @property
     def reusable(self) -> bool:

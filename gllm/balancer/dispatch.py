@@ -1,0 +1,131 @@
+"""One client request from start to end: choose a worker, forward, retry elsewhere, fail over a broken stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+import orjson
+
+from gllm.balancer.cluster import Cluster, Unavailable
+from gllm.balancer.failover import continuation, read_progress
+from gllm.balancer.policies import RoutingContext
+from gllm.balancer.proxy import Proxy, StreamBroken, WorkerFailed
+from gllm.balancer.registry import Worker
+from gllm.balancer.responses import send_error
+from gllm.balancer.retry import RetrySettings
+from gllm.balancer.sse import SseRelay
+from gllm.http.server import HttpRequest, ResponseWriter
+
+log = logging.getLogger("gllm.balancer")
+
+
+class Dispatcher:
+    """Routes one request through the policy and proxy, with bounded retries and mid-stream failover."""
+
+    def __init__(self, cluster: Cluster, proxy: Proxy, retry: RetrySettings, rng: random.Random) -> None:
+        self._cluster = cluster
+        self._proxy = proxy
+        self._retry = retry
+        self._rng = rng
+        self.retries = 0
+        self.failovers = 0
+
+    async def dispatch(
+        self, request: HttpRequest, writer: ResponseWriter, path: str, payload: dict[str, Any]
+    ) -> None:
+        """Answer `request` (already parsed as `payload`) from some worker."""
+        model = payload.get("model")
+        ctx = RoutingContext(model if isinstance(model, str) else None, payload, request.headers)
+        stream = payload.get("stream") is True
+        tried: list[Worker] = []
+        last: WorkerFailed | None = None
+        for attempt in range(1, self._retry.max_attempts + 1):
+            worker = self._choose(ctx, tried, writer, last)
+            if worker is None:
+                return
+            try:
+                await self._proxy.forward(worker, request, writer, path, request.body, stream)
+                return
+            except WorkerFailed as exc:
+                last = exc
+                worker.last_error = str(exc)
+                tried.append(worker)
+                log.warning("worker %s failed (attempt %d): %s", worker.address, attempt, exc)
+            except StreamBroken as exc:
+                worker.last_error = str(exc)
+                log.warning("worker %s broke a stream: %s", worker.address, exc)
+                await self._fail_over(request, writer, path, payload, ctx, [worker], exc)
+                return
+            if attempt < self._retry.max_attempts:
+                self.retries += 1
+                await asyncio.sleep(self._retry.backoff(attempt, self._rng))
+        assert last is not None
+        self._send_failure(writer, last)
+
+    def _choose(
+        self, ctx: RoutingContext, tried: list[Worker], writer: ResponseWriter, last: WorkerFailed | None
+    ) -> Worker | None:
+        candidates = self._cluster.candidates(ctx.model, tried)
+        if isinstance(candidates, Unavailable):
+            if last is not None and tried:
+                self._send_failure(writer, last)
+            else:
+                retry = ((b"retry-after", b"%d" % candidates.retry_after),) if candidates.retry_after else ()
+                send_error(writer, candidates.status, candidates.message, candidates.code, retry)
+            return None
+        return self._cluster.policy.choose(candidates, ctx)
+
+    def _send_failure(self, writer: ResponseWriter, last: WorkerFailed) -> None:
+        if last.answer is not None:
+            self._proxy.send_answer(writer, last.answer)
+        elif last.timed_out:
+            send_error(writer, 504, f"No worker answered in time: {last}", "worker_timeout")
+        elif last.status is not None:
+            send_error(
+                writer, last.status, f"No worker could serve the request: {last}", "worker_unavailable"
+            )
+        else:
+            send_error(writer, 502, f"No worker could be reached: {last}", "worker_unreachable")
+
+    async def _fail_over(
+        self,
+        request: HttpRequest,
+        writer: ResponseWriter,
+        path: str,
+        payload: dict[str, Any],
+        ctx: RoutingContext,
+        tried: list[Worker],
+        broken: StreamBroken,
+    ) -> None:
+        """Continue a broken stream on other workers; close the client's connection when it cannot be done."""
+        relay: SseRelay | None = broken.relay
+        for _ in range(self._retry.max_failovers):
+            if relay is None:
+                break
+            progress = read_progress(relay.text())
+            if progress is None:
+                break
+            if progress.finished:
+                relay.finish()  # everything was delivered but the end of the stream
+                writer.finish()
+                return
+            body = continuation(path, payload, progress)
+            candidates = self._cluster.candidates(ctx.model, tried)
+            if body is None or isinstance(candidates, Unavailable):
+                break
+            worker = self._cluster.policy.choose(candidates, ctx)
+            self.failovers += 1
+            log.info("continuing a broken stream on %s after %d chunks", worker.address, progress.chunks)
+            try:
+                await self._proxy.forward(
+                    worker, request, writer, path, orjson.dumps(body), True, continuing=relay
+                )
+                writer.finish()
+                return
+            except (WorkerFailed, StreamBroken) as exc:
+                worker.last_error = str(exc)
+                tried.append(worker)
+        writer.finish(close=True)  # the client sees the stream end early: the only honest signal left
