@@ -22,6 +22,8 @@ SAMPLE_INTERVAL_S = 0.5  # in-flight sampling: twice a second, so that every one
 LATENCY_MIN_S = 0.001
 LATENCY_RATIO = 1.08
 _LOG_RATIO = math.log(LATENCY_RATIO)
+_SCALE = 1 / _LOG_RATIO
+_OFFSET = 1 - math.log(LATENCY_MIN_S) * _SCALE
 MAX_BIN = int(math.log(3600 / LATENCY_MIN_S) / _LOG_RATIO) + 1  # everything beyond an hour shares one bin
 
 Histogram = dict[int, int]
@@ -41,7 +43,8 @@ def latency_bin(seconds: float) -> int:
     """The histogram bin of a latency (bin 0 holds everything up to 1 ms)."""
     if seconds <= LATENCY_MIN_S:
         return 0
-    return min(MAX_BIN, int(math.log(seconds / LATENCY_MIN_S) / _LOG_RATIO) + 1)
+    index = int(math.log(seconds) * _SCALE + _OFFSET)  # = floor(log_ratio(seconds / min)) + 1
+    return index if index < MAX_BIN else MAX_BIN
 
 
 def bin_value(index: int) -> float:
@@ -152,7 +155,10 @@ class StatsWindow:
         self, worker: str | None, status: int, total_s: float, ttfb_s: float | None, error: bool
     ) -> None:
         """Count one finished request (`worker` None: it never reached one)."""
-        slot = self._slot(self._clock())
+        second = int(self._clock())
+        slot = self._slots[second % self.seconds]
+        if slot is None or slot.second != second:
+            slot = self._slots[second % self.seconds] = _Slot(second)
         slot.requests += 1
         index = latency_bin(total_s)
         slot.latency[index] = slot.latency.get(index, 0) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,6 +11,7 @@ from aiohttp import web
 from gllm.worker import routes
 from gllm.worker.config import WorkerConfig
 from gllm.worker.context import CONTEXT, WorkerContext
+from gllm.worker.metrics import METRICS, WorkerMetrics
 from gllm.worker.supervisor import EngineSupervisor
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # long prompts are fine; the balancer caps bodies at 32 MiB by default
@@ -29,9 +31,13 @@ def create_app(config: WorkerConfig) -> web.Application:
             config, session, EngineSupervisor(config.engine_spec(), session, config.supervisor)
         )
         app[CONTEXT] = context
+        app[METRICS] = WorkerMetrics(context.supervisor)
+        watcher = asyncio.create_task(app[METRICS].run())
         try:
             yield
         finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             await context.close()
 
     app.cleanup_ctx.append(lifespan)

@@ -11,6 +11,8 @@ from aiohttp import web
 from gllm import __version__
 from gllm.worker.context import CONTEXT, WorkerContext
 from gllm.worker.errors import openai_error
+from gllm.worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from gllm.worker.metrics import METRICS, engine_metrics
 from gllm.worker.relay import relay
 from gllm.worker.state import WorkerState
 
@@ -122,8 +124,16 @@ async def models(request: web.Request) -> web.Response:
     return web.json_response(_model_list(context))
 
 
-async def metrics(request: web.Request) -> web.StreamResponse:
-    """The engine's Prometheus metrics, relayed."""
+async def metrics(request: web.Request) -> web.Response:
+    """The worker's own metrics, followed by its engine's when one runs (Prometheus text)."""
+    context = _context(request)
+    own = request.app[METRICS].render()
+    engine = await engine_metrics(context.supervisor, context.session)
+    return web.Response(body=own + (engine or b""), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def raw_engine_metrics(request: web.Request) -> web.StreamResponse:
+    """The engine's Prometheus metrics, relayed as they are."""
     context = _context(request)
     if context.supervisor.status().engine_pid is None:
         return web.Response(status=503, text=_not_ready_text(context))
@@ -151,6 +161,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(prefix + "/logs", logs)
         app.router.add_get(prefix + "/models", models)
         app.router.add_get(prefix + "/metrics", metrics)
+        app.router.add_get(prefix + "/engine/metrics", raw_engine_metrics)
         app.router.add_post(prefix + "/load_model", load_model)
         app.router.add_post(prefix + "/release_gpus", release_gpus)
         app.router.add_post(prefix + "/{tail:chat/completions}", openai)
