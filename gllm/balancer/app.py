@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Coroutine
+from pathlib import Path
 
+from gllm.balancer.backpressure import Admission
 from gllm.balancer.cluster import Cluster
 from gllm.balancer.config import BalancerConfig
 from gllm.balancer.control_routes import ControlRoutes
@@ -20,6 +23,7 @@ from gllm.balancer.policies import make_policy
 from gllm.balancer.proxy import Proxy
 from gllm.balancer.registry import Registry, normalize_address
 from gllm.balancer.router import Router
+from gllm.balancer.state_store import SavedState, StateStore
 from gllm.http.client import UpstreamPool
 from gllm.http.server import HttpRequest, ResponseWriter
 
@@ -34,9 +38,16 @@ class BalancerApp:
         rng = random.Random(config.seed)
         self.cluster = Cluster(Registry(config.breaker), make_policy(config.policy, config.check_size, rng))
         self.pool = UpstreamPool(connect_timeout=config.connect_timeout)
-        self.router = Router(config.admin_key)
-        self.dispatcher = Dispatcher(self.cluster, Proxy(self.pool, config.proxy), config.retry, rng)
-        OpenAIRoutes(self.cluster, self.dispatcher).register(self.router)
+        self.store = StateStore(Path(config.state_file)) if config.state_file else None
+        self.admission = Admission(config.max_queue, config.queue_timeout)
+        self.dispatcher = Dispatcher(
+            self.cluster,
+            Proxy(self.pool, config.proxy),
+            config.retry,
+            rng,
+            self.admission,
+            config.max_in_flight_per_worker,
+        )
         self.health = HealthChecker(self.cluster.registry, self.pool, config.health)
         self.monitor = StatusMonitor(
             self.cluster.registry,
@@ -46,24 +57,46 @@ class BalancerApp:
             config.health_timeout,
         )
         self.operations = ClusterOperations(
-            self.cluster, self.pool, self.monitor, config.load_model_timeout, config.release_timeout
+            self.cluster,
+            self.pool,
+            self.monitor,
+            config.load_model_timeout,
+            config.release_timeout,
+            self.persist,
         )
-        ControlRoutes(self.cluster, self.pool, config, self.monitor, self.operations).register(self.router)
+        self.router = Router(config.admin_key)
+        OpenAIRoutes(self.cluster, self.dispatcher).register(self.router)
+        ControlRoutes(self.cluster, self.pool, config, self.monitor, self.operations, self.persist).register(
+            self.router
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: HttpRequest, writer: ResponseWriter) -> None:
         """Serve one request."""
         await self.router(request, writer)
 
+    def persist(self) -> None:
+        """Save the workers and the cluster model (when a state file is configured)."""
+        if self.store is not None:
+            addresses = tuple(w.address for w in self.cluster.registry.all())
+            self.store.save(SavedState(addresses, self.cluster.model))
+
     async def startup(self) -> None:
-        """Register the configured workers and ask them, in the background, to load the configured model."""
-        for raw in self.config.existing_workers:
+        """Restore saved state, register the configured workers, start background work."""
+        saved = self.store.load() if self.store is not None else SavedState()
+        for raw in (*saved.workers, *self.config.existing_workers):
             self.cluster.registry.add(normalize_address(raw))
+        self.cluster.model = saved.model
+        if saved.workers:
+            log.info(
+                "restored %d worker(s) and model %s from %s", len(saved.workers), saved.model, self.store
+            )
         self._spawn(self.monitor.run())
         self._spawn(self.health.run())
         if self.config.load_model:
             self.cluster.model = self.config.load_model  # known at once, even before the workers answer
             self._spawn(self._initial_load(self.config.load_model))
+        self.persist()
 
     def _spawn(self, coro: Coroutine[None, None, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -75,11 +108,23 @@ class BalancerApp:
         if not all(r.ok for r in results):
             log.error("failed to load model %s on: %s", model, failures(results))
 
+    async def drain(self, timeout: float) -> bool:
+        """Refuse new requests and wait up to `timeout` s for open ones to finish; True when all did."""
+        self.dispatcher.draining = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.dispatcher.idle.wait()
+        if self.dispatcher.active:
+            log.warning("drain deadline passed with %d request(s) still open", self.dispatcher.active)
+        return self.dispatcher.active == 0
+
     async def shutdown(self) -> None:
-        """Stop background work and close pooled connections."""
+        """Stop background work, flush saved state, close pooled connections."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.store is not None:
+            await self.store.flush()
         self.pool.close()
 
 

@@ -19,6 +19,7 @@ class Unavailable:
     message: str
     code: str
     retry_after: int | None = None
+    saturated: bool = False  # every suitable worker is at its in-flight cap: waiting may help
 
 
 @dataclass(slots=True)
@@ -37,10 +38,19 @@ class Cluster:
                 names.append(name)
         return names
 
-    def candidates(self, model: str | None, exclude: list[Worker]) -> list[Worker] | Unavailable:
-        """Workers that may take a request for `model`, or why there are none."""
+    def candidates(
+        self, model: str | None, exclude: list[Worker], cap: int | None = None
+    ) -> list[Worker] | Unavailable:
+        """Workers that may take a request for `model` (below `cap` in flight), or why there are none."""
         workers = self.registry.all()
         ready = [w for w in workers if w.routable and w.serves(model) and w not in exclude]
+        if ready and cap is not None:
+            below = [w for w in ready if w.in_flight < cap]
+            if not below:
+                return Unavailable(
+                    429, f"Every worker is at its limit of {cap} requests", "workers_saturated", 1, True
+                )
+            ready = below
         if ready:
             return ready
         if not workers:

@@ -12,6 +12,7 @@ import sys
 from gllm.balancer.config import DEFAULT_MAX_BODY_BYTES, BalancerConfig, env_check_size
 from gllm.balancer.policies import POLICIES
 from gllm.balancer.server import serve
+from gllm.balancer.state_store import default_state_path
 
 HELP = "Start the balancer: one OpenAI-compatible endpoint in front of many workers."
 
@@ -45,6 +46,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="seconds for a whole generation (default: no limit)",
     )
+    reliability = parser.add_argument_group("reliability")
+    reliability.add_argument(
+        "--first-byte-timeout", type=float, default=120.0, help="seconds to a worker's first byte"
+    )
+    reliability.add_argument(
+        "--idle-timeout", type=float, default=120.0, help="seconds of silence within a stream"
+    )
+    reliability.add_argument(
+        "--no-failover", action="store_true", help="do not continue a broken stream on another worker"
+    )
+    reliability.add_argument(
+        "--max-attempts", type=int, default=3, help="workers tried per request (default 3)"
+    )
+    reliability.add_argument(
+        "--health-interval", type=float, default=5.0, help="seconds between health checks"
+    )
+    reliability.add_argument("--unhealthy-threshold", type=int, default=3, help="failed checks that eject")
+    reliability.add_argument("--healthy-threshold", type=int, default=2, help="passed checks that readmit")
+    reliability.add_argument(
+        "--breaker-failures", type=int, default=5, help="failures in a row that open a breaker"
+    )
+    reliability.add_argument(
+        "--breaker-open-seconds", type=float, default=10.0, help="seconds a breaker stays open"
+    )
+    reliability.add_argument(
+        "--max-in-flight-per-worker", type=int, default=None, help="cap per worker; beyond it requests queue"
+    )
+    reliability.add_argument("--max-queue", type=int, default=1024, help="requests that may wait for a slot")
+    reliability.add_argument(
+        "--queue-timeout", type=float, default=30.0, help="seconds a request may wait (429)"
+    )
+    reliability.add_argument(
+        "--drain-timeout", type=float, default=30.0, help="seconds to finish requests on stop"
+    )
+    reliability.add_argument(
+        "--state-file",
+        default=None,
+        help="where workers and model are saved (default ~/.local/state/gllm/...)",
+    )
+    reliability.add_argument(
+        "--no-state-file", action="store_true", help="do not remember the cluster on disk"
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -62,6 +105,20 @@ def config_from_args(args: argparse.Namespace) -> BalancerConfig:
         connect_timeout=args.connect_timeout,
         health_timeout=args.health_timeout,
         request_timeout=args.request_timeout,
+        first_byte_timeout=args.first_byte_timeout,
+        idle_timeout=args.idle_timeout,
+        failover=not args.no_failover,
+        max_attempts=args.max_attempts,
+        health_interval=args.health_interval,
+        unhealthy_threshold=args.unhealthy_threshold,
+        healthy_threshold=args.healthy_threshold,
+        breaker_failures=args.breaker_failures,
+        breaker_open_seconds=args.breaker_open_seconds,
+        max_in_flight_per_worker=args.max_in_flight_per_worker,
+        max_queue=args.max_queue,
+        queue_timeout=args.queue_timeout,
+        drain_timeout=args.drain_timeout,
+        state_file=None if args.no_state_file else (args.state_file or str(default_state_path(args.port))),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from gllm.balancer.cluster import Cluster
 from gllm.balancer.config import BalancerConfig
@@ -28,12 +29,14 @@ class ControlRoutes:
         config: BalancerConfig,
         monitor: StatusMonitor,
         operations: ClusterOperations,
+        on_change: Callable[[], None],
     ) -> None:
         self._cluster = cluster
         self._pool = pool
         self._config = config
         self._monitor = monitor
         self._operations = operations
+        self._on_change = on_change
 
     def register(self, router: Router) -> None:
         """Add these routes to the router."""
@@ -73,6 +76,7 @@ class ControlRoutes:
         if new:
             log.info("worker registered: %s", address)
             self._monitor.wake()
+            self._on_change()
         send_text(writer, 200, self._cluster.model or "")
 
     async def remove_worker(self, request: HttpRequest, writer: ResponseWriter) -> None:
@@ -84,6 +88,7 @@ class ControlRoutes:
             send_error(writer, 404, f"Unknown worker {address}", "worker_not_found")
             return
         log.info("worker removed: %s", address)
+        self._on_change()
         send_text(writer, 200, f"Worker {address} removed")
 
     def _address(self, request: HttpRequest, writer: ResponseWriter) -> str | None:

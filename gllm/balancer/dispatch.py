@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from gllm.balancer.backpressure import Admission, QueueFull
 from gllm.balancer.cluster import Cluster, Unavailable
 from gllm.balancer.failover import continuation, read_progress
 from gllm.balancer.policies import RoutingContext
@@ -25,29 +26,61 @@ log = logging.getLogger("gllm.balancer")
 class Dispatcher:
     """Routes one request through the policy and proxy, with bounded retries and mid-stream failover."""
 
-    def __init__(self, cluster: Cluster, proxy: Proxy, retry: RetrySettings, rng: random.Random) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        proxy: Proxy,
+        retry: RetrySettings,
+        rng: random.Random,
+        admission: Admission,
+        cap: int | None = None,
+    ) -> None:
         self._cluster = cluster
         self._proxy = proxy
         self._retry = retry
         self._rng = rng
+        self._admission = admission
+        self._cap = cap
         self.retries = 0
         self.failovers = 0
+        self.active = 0  # client requests being served right now
+        self.idle = asyncio.Event()  # set while `active` is zero
+        self.idle.set()
+        self.draining = False
 
     async def dispatch(
         self, request: HttpRequest, writer: ResponseWriter, path: str, payload: dict[str, Any]
     ) -> None:
         """Answer `request` (already parsed as `payload`) from some worker."""
+        if self.draining:
+            writer.close_after = True
+            send_error(
+                writer, 503, "The balancer is shutting down", "shutting_down", ((b"retry-after", b"1"),)
+            )
+            return
+        self.active += 1
+        self.idle.clear()
+        try:
+            await self._dispatch(request, writer, path, payload)
+        finally:
+            self.active -= 1
+            if not self.active:
+                self.idle.set()
+
+    async def _dispatch(
+        self, request: HttpRequest, writer: ResponseWriter, path: str, payload: dict[str, Any]
+    ) -> None:
         model = payload.get("model")
         ctx = RoutingContext(model if isinstance(model, str) else None, payload, request.headers)
         stream = payload.get("stream") is True
         tried: list[Worker] = []
         last: WorkerFailed | None = None
         for attempt in range(1, self._retry.max_attempts + 1):
-            worker = self._choose(ctx, tried, writer, last)
+            worker = await self._choose(ctx, tried, writer, last)
             if worker is None:
                 return
             try:
-                await self._proxy.forward(worker, request, writer, path, request.body, stream)
+                await self._forward(worker, request, writer, path, request.body, stream)
                 return
             except WorkerFailed as exc:
                 last = exc
@@ -65,10 +98,23 @@ class Dispatcher:
         assert last is not None
         self._send_failure(writer, last)
 
-    def _choose(
+    async def _choose(
         self, ctx: RoutingContext, tried: list[Worker], writer: ResponseWriter, last: WorkerFailed | None
     ) -> Worker | None:
-        candidates = self._cluster.candidates(ctx.model, tried)
+        candidates = self._cluster.candidates(ctx.model, tried, self._cap)
+        while isinstance(candidates, Unavailable) and candidates.saturated:
+            try:
+                admitted = await self._admission.wait()
+            except QueueFull as exc:
+                send_error(
+                    writer, 429, f"Too many requests waiting: {exc}", "queue_full", ((b"retry-after", b"1"),)
+                )
+                return None
+            if not admitted:
+                message = f"No worker freed up within {self._admission.timeout:g}s"
+                send_error(writer, 429, message, "queue_timeout", ((b"retry-after", b"1"),))
+                return None
+            candidates = self._cluster.candidates(ctx.model, tried, self._cap)
         if isinstance(candidates, Unavailable):
             if last is not None and tried:
                 self._send_failure(writer, last)
@@ -77,6 +123,22 @@ class Dispatcher:
                 send_error(writer, candidates.status, candidates.message, candidates.code, retry)
             return None
         return self._cluster.policy.choose(candidates, ctx)
+
+    async def _forward(
+        self,
+        worker: Worker,
+        request: HttpRequest,
+        writer: ResponseWriter,
+        path: str,
+        body: bytes,
+        stream: bool,
+        continuing: SseRelay | None = None,
+    ) -> None:
+        try:
+            await self._proxy.forward(worker, request, writer, path, body, stream, continuing)
+        finally:
+            if self._cap is not None:
+                self._admission.notify()  # a slot on `worker` is free again
 
     def _send_failure(self, writer: ResponseWriter, last: WorkerFailed) -> None:
         if last.answer is not None:
@@ -120,9 +182,7 @@ class Dispatcher:
             self.failovers += 1
             log.info("continuing a broken stream on %s after %d chunks", worker.address, progress.chunks)
             try:
-                await self._proxy.forward(
-                    worker, request, writer, path, orjson.dumps(body), True, continuing=relay
-                )
+                await self._forward(worker, request, writer, path, orjson.dumps(body), True, relay)
                 writer.finish()
                 return
             except (WorkerFailed, StreamBroken) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -25,17 +26,20 @@ class ClusterOperations:
         monitor: StatusMonitor,
         load_timeout: float,
         release_timeout: float,
+        on_change: Callable[[], None],
     ) -> None:
         self._cluster = cluster
         self._pool = pool
         self._monitor = monitor
         self._load_timeout = load_timeout
         self._release_timeout = release_timeout
+        self._on_change = on_change
 
     async def load_model(self, request: dict[str, Any]) -> list[CallResult]:
         """Make `request["model_path"]` the cluster model and forward the request to every worker."""
         model = str(request["model_path"])
         self._cluster.model = model
+        self._on_change()
         workers = self._cluster.registry.all()
         log.info("loading model %s on %d worker(s)", model, len(workers))
         results = await call_all(
@@ -50,6 +54,7 @@ class ClusterOperations:
         """Stop every worker's engine; the cluster then has no model."""
         # Cleared so that a worker re-registering during a training step is not told to load the model again.
         self._cluster.model = None
+        self._on_change()
         workers = self._cluster.registry.all()
         log.info("releasing gpus on %d worker(s)", len(workers))
         results = await call_all(self._pool, workers, "POST", "/release_gpus", b"", self._release_timeout)

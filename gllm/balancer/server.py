@@ -34,6 +34,8 @@ async def serve(
         if on_ready is not None:
             on_ready(app, port)
         await stop.wait()
+        server.stop_listening()  # no new connections; open ones get 503 for new requests while draining
+        await app.drain(config.drain_timeout)
     finally:
         server.stop_listening()
         await server.close()
