@@ -17,6 +17,13 @@ class RoutingContext:
     body: Mapping[str, Any] = field(default_factory=dict)
     headers: Sequence[tuple[bytes, bytes]] = ()  # as received: (lower-case name, value)
 
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of a header (`name` in lower case), if present."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
 
 class Policy(Protocol):
     """Chooses one worker among the candidates (all routable for this request); does no I/O."""
@@ -25,4 +32,16 @@ class Policy(Protocol):
 
     def choose(self, candidates: Sequence[Worker], ctx: RoutingContext) -> Worker:
         """Return one of `candidates` (never empty)."""
+        ...
+
+    def forget(self, address: str) -> None:
+        """Drop any state kept for a worker that was removed from the balancer."""
+        ...
+
+
+class LoadScorer(Protocol):
+    """How loaded each worker is, in request equivalents (lower is better); pure, no I/O."""
+
+    def scores(self, workers: Sequence[Worker]) -> list[float]:
+        """One score per worker, in order."""
         ...

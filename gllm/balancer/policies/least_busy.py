@@ -29,3 +29,6 @@ class LeastBusy:
         best = min(w.in_flight for w in sample)
         ties = [w for w in sample if w.in_flight == best]
         return ties[0] if len(ties) == 1 else self._rng.choice(ties)
+
+    def forget(self, address: str) -> None:
+        """Nothing is kept per worker."""
