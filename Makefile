@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/gllm start-balancer --ip 127.0.0.1 --port $(PORT)
+	$(BIN)/gllm start-cluster --engine sim --num-workers 4 --load-model demo-model --ip 127.0.0.1 --port $(PORT)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check gllm tests benchmarks

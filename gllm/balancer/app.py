@@ -47,6 +47,7 @@ class BalancerApp:
             rng,
             self.admission,
             config.max_in_flight_per_worker,
+            config.access_log,
         )
         self.health = HealthChecker(self.cluster.registry, self.pool, config.health)
         self.monitor = StatusMonitor(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -13,6 +12,7 @@ from gllm.balancer.config import DEFAULT_MAX_BODY_BYTES, BalancerConfig, env_che
 from gllm.balancer.policies import POLICIES
 from gllm.balancer.server import serve
 from gllm.balancer.state_store import default_state_path
+from gllm.logs import configure_logging
 
 HELP = "Start the balancer: one OpenAI-compatible endpoint in front of many workers."
 
@@ -89,6 +89,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--no-state-file", action="store_true", help="do not remember the cluster on disk"
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-format", default="text", choices=["text", "json"], help="log lines as text or JSON"
+    )
+    parser.add_argument("--access-log", action="store_true", help="log one line per request (off by default)")
 
 
 def config_from_args(args: argparse.Namespace) -> BalancerConfig:
@@ -118,15 +122,14 @@ def config_from_args(args: argparse.Namespace) -> BalancerConfig:
         max_queue=args.max_queue,
         queue_timeout=args.queue_timeout,
         drain_timeout=args.drain_timeout,
+        access_log=args.access_log,
         state_file=None if args.no_state_file else (args.state_file or str(default_state_path(args.port))),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM."""
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level, args.log_format)
     try:
         config = config_from_args(args)
     except ValueError as exc:

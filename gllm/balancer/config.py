@@ -44,6 +44,7 @@ class BalancerConfig:
     queue_timeout: float = 30.0
     drain_timeout: float = 30.0
     state_file: str | None = None
+    access_log: bool = False
     load_model_timeout: float = 900.0
     release_timeout: float = 300.0
     status_interval: float = 2.0

@@ -15,6 +15,7 @@ from gllm.balancer.failover import continuation, read_progress
 from gllm.balancer.policies import RoutingContext
 from gllm.balancer.proxy import Proxy, StreamBroken, WorkerFailed
 from gllm.balancer.registry import Worker
+from gllm.balancer.request_log import RequestIds, RequestRecord, log_access
 from gllm.balancer.responses import send_error
 from gllm.balancer.retry import RetrySettings
 from gllm.balancer.sse import SseRelay
@@ -34,6 +35,7 @@ class Dispatcher:
         rng: random.Random,
         admission: Admission,
         cap: int | None = None,
+        access_log: bool = False,
     ) -> None:
         self._cluster = cluster
         self._proxy = proxy
@@ -41,6 +43,8 @@ class Dispatcher:
         self._rng = rng
         self._admission = admission
         self._cap = cap
+        self._access_log = access_log
+        self._ids = RequestIds()
         self.retries = 0
         self.failovers = 0
         self.active = 0  # client requests being served right now
@@ -52,23 +56,33 @@ class Dispatcher:
         self, request: HttpRequest, writer: ResponseWriter, path: str, payload: dict[str, Any]
     ) -> None:
         """Answer `request` (already parsed as `payload`) from some worker."""
+        request_id, generated = self._ids.take(request.header(b"x-request-id"))
+        writer.extra_head = b"x-request-id: %s\r\n" % request_id
         if self.draining:
             writer.close_after = True
             send_error(
                 writer, 503, "The balancer is shutting down", "shutting_down", ((b"retry-after", b"1"),)
             )
             return
+        record = RequestRecord(request_id, generated, path)
         self.active += 1
         self.idle.clear()
         try:
-            await self._dispatch(request, writer, path, payload)
+            await self._dispatch(request, writer, path, payload, record)
         finally:
             self.active -= 1
             if not self.active:
                 self.idle.set()
+            if self._access_log:
+                log_access(record, self._cluster.policy.name)
 
     async def _dispatch(
-        self, request: HttpRequest, writer: ResponseWriter, path: str, payload: dict[str, Any]
+        self,
+        request: HttpRequest,
+        writer: ResponseWriter,
+        path: str,
+        payload: dict[str, Any],
+        record: RequestRecord,
     ) -> None:
         model = payload.get("model")
         ctx = RoutingContext(model if isinstance(model, str) else None, payload, request.headers)
@@ -80,20 +94,30 @@ class Dispatcher:
             if worker is None:
                 return
             try:
-                await self._forward(worker, request, writer, path, request.body, stream)
+                await self._forward(worker, request, writer, path, request.body, stream, record)
                 return
             except WorkerFailed as exc:
                 last = exc
                 worker.last_error = str(exc)
                 tried.append(worker)
-                log.warning("worker %s failed (attempt %d): %s", worker.address, attempt, exc)
+                log.warning(
+                    "request %s: worker %s failed (attempt %d, policy %s): %s",
+                    record.id.decode(),
+                    worker.address,
+                    attempt,
+                    self._cluster.policy.name,
+                    exc,
+                )
             except StreamBroken as exc:
                 worker.last_error = str(exc)
-                log.warning("worker %s broke a stream: %s", worker.address, exc)
-                await self._fail_over(request, writer, path, payload, ctx, [worker], exc)
+                log.warning(
+                    "request %s: worker %s broke a stream: %s", record.id.decode(), worker.address, exc
+                )
+                await self._fail_over(request, writer, path, payload, ctx, [worker], exc, record)
                 return
             if attempt < self._retry.max_attempts:
                 self.retries += 1
+                record.retries += 1
                 await asyncio.sleep(self._retry.backoff(attempt, self._rng))
         assert last is not None
         self._send_failure(writer, last)
@@ -132,10 +156,11 @@ class Dispatcher:
         path: str,
         body: bytes,
         stream: bool,
+        record: RequestRecord,
         continuing: SseRelay | None = None,
     ) -> None:
         try:
-            await self._proxy.forward(worker, request, writer, path, body, stream, continuing)
+            await self._proxy.forward(worker, request, writer, path, body, stream, record, continuing)
         finally:
             if self._cap is not None:
                 self._admission.notify()  # a slot on `worker` is free again
@@ -161,6 +186,7 @@ class Dispatcher:
         ctx: RoutingContext,
         tried: list[Worker],
         broken: StreamBroken,
+        record: RequestRecord,
     ) -> None:
         """Continue a broken stream on other workers; close the client's connection when it cannot be done."""
         relay: SseRelay | None = broken.relay
@@ -180,9 +206,15 @@ class Dispatcher:
                 break
             worker = self._cluster.policy.choose(candidates, ctx)
             self.failovers += 1
-            log.info("continuing a broken stream on %s after %d chunks", worker.address, progress.chunks)
+            record.failovers += 1
+            log.info(
+                "request %s: continuing a broken stream on %s after %d chunks",
+                record.id.decode(),
+                worker.address,
+                progress.chunks,
+            )
             try:
-                await self._forward(worker, request, writer, path, orjson.dumps(body), True, relay)
+                await self._forward(worker, request, writer, path, orjson.dumps(body), True, record, relay)
                 writer.finish()
                 return
             except (WorkerFailed, StreamBroken) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gllm.balancer.registry import Worker
+from gllm.balancer.request_log import RequestRecord
 from gllm.balancer.sse import SseRelay
 from gllm.http.client import (
     ConnectError,
@@ -82,6 +83,7 @@ class Proxy:
         path: str,
         body: bytes,
         stream: bool,
+        record: RequestRecord,
         continuing: SseRelay | None = None,
     ) -> None:
         """Relay `body` to `worker` at `path` and its answer to the client.
@@ -91,9 +93,9 @@ class Proxy:
         """
         tracked = continuing is not None or (stream and self._settings.failover and writer.http11)
         version = b"1.1" if writer.http11 else b"1.0"  # an HTTP/1.0 client must not get a chunked answer
-        data = build_request(
-            worker.origin, request.method, path, end_to_end(request.headers, _REQUEST_DROP), body, version
-        )
+        headers = end_to_end(request.headers, _REQUEST_DROP) + record.upstream_header
+        data = build_request(worker.origin, request.method, path, headers, body, version)
+        record.worker = worker.address
         worker.in_flight += 1
         worker.requests_total += 1
         worker.breaker.on_start()
@@ -102,15 +104,17 @@ class Proxy:
         try:
             conn = await self._exchange(worker, data, tracked)
             head = await self._head(conn, worker)
+            record.first_byte(head.status)
             if continuing is not None and head.status != 200:
                 raise WorkerFailed(f"worker refused the continuation with {head.status}", status=head.status)
             if continuing is not None:
                 await self._relay_events(conn, continuing, writer)
             elif head.content_length is not None and head.content_length <= BUFFER_LIMIT:
-                await self._send_buffered(conn, head, writer)
+                record.body = await self._send_buffered(conn, head, writer)
             elif tracked:
                 writer.write(self._client_head(head, writer, _CHUNKED))
-                await self._relay_events(conn, SseRelay(writer.write), writer)
+                record.relay = SseRelay(writer.write)
+                await self._relay_events(conn, record.relay, writer)
             else:
                 await self._relay_raw(conn, head, writer)
             self._pool.release(conn)
@@ -192,7 +196,7 @@ class Proxy:
 
     async def _send_buffered(
         self, conn: UpstreamConnection, head: ResponseHead, writer: ResponseWriter
-    ) -> None:
+    ) -> bytes:
         try:
             body = await conn.read_body()
         except UpstreamTimeout as exc:
@@ -200,6 +204,7 @@ class Proxy:
         except UpstreamError as exc:
             raise WorkerFailed(f"worker failed: {exc}") from exc
         writer.write(self._client_head(head, writer, b"") + body)
+        return body
 
     async def _relay_events(self, conn: UpstreamConnection, relay: SseRelay, writer: ResponseWriter) -> None:
         writer.on_backpressure(conn.pause_reading, conn.resume_reading)

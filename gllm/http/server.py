@@ -52,7 +52,7 @@ class HttpRequest:
 class ResponseWriter:
     """Writes the response to one request, either whole (`send`) or in pieces (`write` then `finish`)."""
 
-    __slots__ = ("_conn", "close_after", "finished", "http11", "started")
+    __slots__ = ("_conn", "close_after", "extra_head", "finished", "http11", "started")
 
     def __init__(self, conn: HttpConnection, keep_alive: bool, http11: bool) -> None:
         self._conn = conn
@@ -60,6 +60,7 @@ class ResponseWriter:
         self.close_after = not keep_alive
         self.started = False
         self.finished = False
+        self.extra_head = b""  # header lines every response to this request carries (e.g. its request id)
 
     @property
     def disconnected(self) -> bool:
@@ -67,10 +68,10 @@ class ResponseWriter:
         return self._conn.transport is None
 
     def connection_header(self) -> bytes:
-        """The Connection header line this response must carry."""
+        """The Connection header line this response must carry, after the request's own extra lines."""
         if self.close_after:
-            return b"connection: close\r\n"
-        return b"" if self.http11 else b"connection: keep-alive\r\n"
+            return self.extra_head + b"connection: close\r\n"
+        return self.extra_head if self.http11 else self.extra_head + b"connection: keep-alive\r\n"
 
     def write(self, data: bytes) -> None:
         """Send raw bytes (status line and headers included by the caller for the first write)."""
