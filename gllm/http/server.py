@@ -118,11 +118,14 @@ Handler = Callable[[HttpRequest, ResponseWriter], Awaitable[None]]
 class ServerLimits:
     """Per-connection limits of the server."""
 
-    __slots__ = ("max_body_bytes", "max_pipeline")
+    __slots__ = ("idle_timeout", "max_body_bytes", "max_pipeline")
 
-    def __init__(self, max_body_bytes: int = 32 * 1024 * 1024, max_pipeline: int = 64) -> None:
+    def __init__(
+        self, max_body_bytes: int = 32 * 1024 * 1024, max_pipeline: int = 64, idle_timeout: float = 75.0
+    ) -> None:
         self.max_body_bytes = max_body_bytes
         self.max_pipeline = max_pipeline
+        self.idle_timeout = idle_timeout  # a keep-alive connection silent this long is closed
 
 
 def _error_body(message: str, type_: str, code: int) -> bytes:
@@ -138,6 +141,7 @@ class HttpConnection(asyncio.Protocol):
         self._connections = connections
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
+        self.last_active = self._loop.time()
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: Headers = []
@@ -157,6 +161,7 @@ class HttpConnection(asyncio.Protocol):
         self._connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_active = self._loop.time()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -281,6 +286,12 @@ class HttpConnection(asyncio.Protocol):
                 transport.resume_reading()
             self._start(self._queue.popleft())
 
+    def close_if_idle(self, since: float) -> None:
+        """Close the connection when no request is open and nothing arrived after `since`."""
+        if self._task is None and self.last_active < since and self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
     def _reject(self, status: int, message: str) -> None:
         """Answer a protocol-level error and close the connection."""
         transport = self.transport
@@ -308,6 +319,7 @@ class HttpServer:
         self._handler = handler
         self._limits = limits or ServerLimits()
         self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.connections: set[HttpConnection] = set()
 
     async def start(self, host: str, port: int, **kwargs: Any) -> int:
@@ -321,7 +333,18 @@ class HttpServer:
             reuse_address=True,
             **kwargs,
         )
+        self._sweeper = loop.create_task(self._sweep_idle())
         return int(self._server.sockets[0].getsockname()[1])
+
+    async def _sweep_idle(self) -> None:
+        """Close silent keep-alive connections now and then (cheaper than a timer per request)."""
+        timeout = self._limits.idle_timeout
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(timeout / 2, 10.0))
+            since = loop.time() - timeout
+            for conn in list(self.connections):
+                conn.close_if_idle(since)
 
     def stop_listening(self) -> None:
         """Stop accepting new connections (existing ones keep going)."""
@@ -331,6 +354,8 @@ class HttpServer:
     async def close(self) -> None:
         """Stop listening and close every open connection."""
         self.stop_listening()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()
