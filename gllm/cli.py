@@ -27,6 +27,9 @@ COMMANDS: dict[str, str] = {
     "start-worker": "gllm.worker.command",
     "start-cluster": "gllm.cluster.command",
     "sim-engine": "gllm.sim.command",
+    "status": "gllm.ops.status",
+    "load-model": "gllm.ops.load_model",
+    "release-gpus": "gllm.ops.release_gpus",
 }
 
 

@@ -1,0 +1,1 @@
+"""Operator commands run against a live balancer: `gllm status`, `gllm load-model`, `gllm release-gpus`."""
