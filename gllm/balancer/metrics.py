@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
@@ -48,7 +48,8 @@ OPERATION_BUCKETS = (
 )
 # Length of the prompt prefix a worker is believed to have cached (characters or tokens, as the policy counts).
 PREFIX_BUCKETS = (0.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0)
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The classic text format (what generate_latest writes with its default escaping), understood by every Prometheus.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def status_class(status: int) -> str:

@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
 from gllm import __version__
@@ -25,7 +25,8 @@ from gllm.worker.supervisor import EngineSupervisor
 
 WATCH_INTERVAL_S = 0.25
 ENGINE_SCRAPE_TIMEOUT_S = 5.0
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The classic text format (what generate_latest writes with its default escaping), understood by every Prometheus.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class WorkerMetrics:
