@@ -48,7 +48,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the sim-engine flags."""
     parser.add_argument("model_tag", nargs="?", help="model name, as in `vllm serve MODEL` (same as --model)")
     parser.add_argument("--model", help=f"model name or path (default: {_DEFAULTS.model})")
-    parser.add_argument("--served-model-name", help="name clients send as `model` (default: the model)")
+    parser.add_argument(
+        "--served-model-name",
+        nargs="+",
+        metavar="NAME",
+        help="names clients may send as `model`; the first is the main one (default: the model)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port of the first engine; 0 = any free port")
     parser.add_argument("--replicas", type=int, default=1, help="engines to serve from this process")
@@ -89,7 +94,7 @@ def build_configs(args: argparse.Namespace) -> list[SimConfig]:
         SimConfig(
             host=args.host,
             port=base_port + i if base_port else 0,
-            served_model_name=args.served_model_name,
+            served_model_name=tuple(args.served_model_name or ()),
             seed=seed + i,
             **common,
         )

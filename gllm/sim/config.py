@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -17,8 +18,9 @@ class SimConfig:
     # Identity and binding.
     model: str = "sim-model"
     """Model path or name (vLLM's `--model`); reported as `root` by /v1/models."""
-    served_model_name: str | None = None
-    """Name clients must send as `model` (vLLM's `--served-model-name`); defaults to `model`."""
+    served_model_name: tuple[str, ...] = ()
+    """Names clients may send as `model` (vLLM's `--served-model-name NAME [NAME ...]`); empty: `model`.
+    The first is the engine's main name (metrics label, ready line); duplicates are dropped."""
     host: str = "127.0.0.1"
     port: int = 0
     """TCP port; 0 binds a free port chosen by the OS."""
@@ -62,6 +64,7 @@ class SimConfig:
     """Engine seed: requests without a `seed` draw from an engine RNG seeded with it (like vLLM's --seed)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "served_model_name", _name_tuple(self.served_model_name))
         problems = list(self._problems())
         if problems:
             raise ValueError("invalid SimConfig: " + "; ".join(problems))
@@ -70,8 +73,8 @@ class SimConfig:
         found: list[str] = []
         if not self.model:
             found.append("model must not be empty")
-        if self.served_model_name == "":
-            found.append("served_model_name must not be empty")
+        if any(not isinstance(name, str) or not name for name in self.served_model_name):
+            found.append("served_model_name entries must be non-empty strings")
         if not 0 <= self.port <= 65535:
             found.append(f"port {self.port} out of range")
         if self.speed <= 0:
@@ -97,8 +100,13 @@ class SimConfig:
 
     @property
     def name(self) -> str:
-        """The model name clients use."""
-        return self.served_model_name or self.model
+        """The engine's main model name: the first served name, else the model."""
+        return self.names[0]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name clients may send as `model` (listed by /v1/models in this order)."""
+        return self.served_model_name or (self.model,)
 
     def scaled(self, seconds: float) -> float:
         """Wall-clock duration of `seconds` of simulated time."""
@@ -107,3 +115,14 @@ class SimConfig:
     def replace(self, **changes: object) -> SimConfig:
         """A copy with `changes` applied (validated again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _name_tuple(names: object) -> tuple[str, ...]:
+    """Served names as a tuple without duplicates; a lone string is one name, not its characters."""
+    if isinstance(names, str):
+        return (names,)
+    if names is None:
+        return ()
+    if not isinstance(names, Iterable):
+        raise TypeError("served_model_name must be a tuple of strings")
+    return tuple(dict.fromkeys(names))

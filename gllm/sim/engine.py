@@ -38,7 +38,7 @@ class Submission:
             for choice in range(sampling.n):
                 seed = request_seed(prompt.token_ids, sampling.seed, choice, greedy=sampling.temperature == 0)
                 sampler = TokenSampler(
-                    rng.getrandbits(64) if seed is None else seed, leading_space=not request.chat
+                    rng.getrandbits(64) if seed is None else seed, leading_space=request.leading_space
                 )
                 self.sequences.append(
                     Sequence(

@@ -66,12 +66,16 @@ class GenerationRequest:
     stream: bool
     include_usage: bool
     echo: bool
+    model: str
+    """The name responses report: the one the client sent, else the engine's main name (like vLLM)."""
+    leading_space: bool = True
+    """Whether the first generated word is separated from the prompt text by a space."""
 
 
 def parse_chat(body: object, config: SimConfig) -> GenerationRequest:
     """Validate a /v1/chat/completions body."""
     data = _object(body)
-    _check_model(data, config)
+    model = _check_model(data, config)
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "'messages' must be a non-empty list of messages.", "messages")
@@ -81,25 +85,58 @@ def parse_chat(body: object, config: SimConfig) -> GenerationRequest:
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):
             raise ApiError(400, f"messages[{position}].content must be a string or a list.", "messages")
-    add_generation_prompt = _bool(data, "add_generation_prompt", True)
-    text = render_chat(messages, add_generation_prompt)
+    continue_final = _continue_final_message(data, messages)
+    add_generation_prompt = not continue_final and _bool(data, "add_generation_prompt", True)
+    text = render_chat(messages, add_generation_prompt, continue_final)
     prompt = Prompt(text, encode(text))
     max_tokens = _optional_int(data, "max_completion_tokens", 1)
     if max_tokens is None:
         max_tokens = _optional_int(data, "max_tokens", 1)
-    return _request(data, config, [prompt], max_tokens, chat=True)
+    # A new message starts on a fresh line; a continued one needs a space after its last word.
+    leading_space = continue_final and bool(text) and not text[-1].isspace()
+    return _request(data, config, [prompt], max_tokens, model, chat=True, leading_space=leading_space)
+
+
+def _continue_final_message(data: Mapping[str, Any], messages: list[Any]) -> bool:
+    """vLLM's `continue_final_message`, checked against `add_generation_prompt` and the last message."""
+    if not _bool(data, "continue_final_message", False):
+        return False
+    add_generation_prompt = data.get("add_generation_prompt")
+    if add_generation_prompt is not False:
+        _bool(data, "add_generation_prompt", True)  # a non-boolean gets its own error first
+        # vLLM refuses an explicit true in validation and the default true in the chat template.
+        hint = "" if add_generation_prompt else " (it defaults to true: send `add_generation_prompt: false`)"
+        raise ApiError(
+            400,
+            f"Cannot set both `continue_final_message` and `add_generation_prompt` to True{hint}.",
+            "continue_final_message",
+        )
+    if messages[-1]["role"] != "assistant":
+        raise ApiError(
+            400,
+            "Cannot set `continue_final_message` to True when the last message is not from the assistant "
+            f"(it is from {messages[-1]['role']!r}).",
+            "messages",
+        )
+    return True
 
 
 def parse_completion(body: object, config: SimConfig) -> GenerationRequest:
     """Validate a /v1/completions body."""
     data = _object(body)
-    _check_model(data, config)
+    model = _check_model(data, config)
     prompts = _prompts(data.get("prompt"))
-    return _request(data, config, prompts, _optional_int(data, "max_tokens", 1), chat=False)
+    return _request(data, config, prompts, _optional_int(data, "max_tokens", 1), model, chat=False)
 
 
 def _request(
-    data: Mapping[str, Any], config: SimConfig, prompts: list[Prompt], max_tokens: int | None, chat: bool
+    data: Mapping[str, Any],
+    config: SimConfig,
+    prompts: list[Prompt],
+    max_tokens: int | None,
+    model: str,
+    chat: bool,
+    leading_space: bool = True,
 ) -> GenerationRequest:
     stream = _bool(data, "stream", False)
     include_usage = False
@@ -141,7 +178,7 @@ def _request(
         ignore_eos=_bool(data, "ignore_eos", False),
     )
     echo = False if chat else _bool(data, "echo", False)
-    return GenerationRequest(chat, prompts, sampling, stream, include_usage, echo)
+    return GenerationRequest(chat, prompts, sampling, stream, include_usage, echo, model, leading_space)
 
 
 def _object(body: object) -> dict[str, Any]:
@@ -150,14 +187,16 @@ def _object(body: object) -> dict[str, Any]:
     return body
 
 
-def _check_model(data: Mapping[str, Any], config: SimConfig) -> None:
+def _check_model(data: Mapping[str, Any], config: SimConfig) -> str:
+    """The served name the request asks for; vLLM serves its first name when the field is missing."""
     model = data.get("model")
     if model is None:
-        return  # vLLM serves its model when the field is missing
+        return config.name
     if not isinstance(model, str):
         raise ApiError(400, "'model' must be a string.", "model")
-    if model != config.name:
+    if model not in config.names:
         raise ApiError(404, f"The model `{model}` does not exist.", "model")
+    return model
 
 
 def _prompts(prompt: object) -> list[Prompt]:

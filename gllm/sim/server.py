@@ -64,7 +64,7 @@ async def _generate(
 ) -> web.StreamResponse:
     submission = engine.submit(generation)
     envelope = Envelope(
-        f"{id_prefix}-{secrets.token_hex(16)}", int(time.time()), engine.config.name, generation.chat
+        f"{id_prefix}-{secrets.token_hex(16)}", int(time.time()), generation.model, generation.chat
     )
     try:
         if generation.stream:
@@ -136,16 +136,21 @@ async def models(request: web.Request) -> web.Response:
     if not engine.is_ready:
         raise ApiError(503, engine.unavailable_reason())
     config = engine.config
-    card: dict[str, Any] = {
-        "id": config.name,
-        "object": "model",
-        "created": int(time.time()),
-        "owned_by": "vllm",
-        "root": config.model,
-        "parent": None,
-        "max_model_len": config.max_model_len,
-    }
-    return json_response({"object": "list", "data": [card]})
+    created = int(time.time())
+    # Like vLLM: one card per served name, in the order given, all with the same root.
+    cards: list[dict[str, Any]] = [
+        {
+            "id": name,
+            "object": "model",
+            "created": created,
+            "owned_by": "vllm",
+            "root": config.model,
+            "parent": None,
+            "max_model_len": config.max_model_len,
+        }
+        for name in config.names
+    ]
+    return json_response({"object": "list", "data": cards})
 
 
 async def health(request: web.Request) -> web.Response:

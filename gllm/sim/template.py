@@ -5,6 +5,11 @@ when `add_generation_prompt` is true (the default). Rendering is a pure concaten
 turn k is a text prefix of turn k+1's when a client resends the history with the assistant's answer: a
 multi-turn conversation shares its prefix and hits the prefix cache.
 
+With `continue_final_message` (vLLM's extension) the last message is left open, without its end marker,
+and generation continues it. For a partial answer P, `render_chat(history) + P` equals
+`render_chat(history + [assistant P], False, True)`, so a stream resumed on another engine (the balancer's
+failover) hits the prefix cache for everything the first engine had computed.
+
 Content may be a string, null, or a list of parts; text parts contribute their text and every other part
 (images, audio...) contributes the placeholder `<|ROLE_PART|>` such as `<|image_url|>`.
 """
@@ -36,11 +41,19 @@ def render_content(content: object) -> str:
     raise TypeError("content must be a string, null or a list of parts")
 
 
-def render_chat(messages: Sequence[Mapping[str, object]], add_generation_prompt: bool = True) -> str:
-    """Prompt text of a chat: every message in order, then the generation prompt."""
+def render_chat(
+    messages: Sequence[Mapping[str, object]],
+    add_generation_prompt: bool = True,
+    continue_final_message: bool = False,
+) -> str:
+    """Prompt text of a chat: every message in order, then the generation prompt or the open last message."""
+    if add_generation_prompt and continue_final_message:
+        raise ValueError("add_generation_prompt and continue_final_message exclude each other")
     rendered = [
         f"<|{message['role']}|>\n{render_content(message.get('content'))}{END}" for message in messages
     ]
+    if continue_final_message and rendered:
+        rendered[-1] = rendered[-1].removesuffix(END)
     if add_generation_prompt:
         rendered.append(GENERATION_PROMPT)
     return "".join(rendered)

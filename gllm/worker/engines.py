@@ -1,8 +1,13 @@
 """Engine presets: how to start vLLM, SGLang, llama.cpp or the simulated engine, as a command template.
 
 A template is split like a shell command line first, then each word is filled in, so a model path with
-spaces stays one argument. Placeholders: {model}, {engine_port}, {tp}, {pp}, {n_gpus}, {gpus} (comma list),
-{python} (this interpreter).
+spaces stays one argument. Placeholders: {model}, {alias} (the model's last path component, see
+model_alias), {engine_port}, {tp}, {pp}, {n_gpus}, {gpus} (comma list), {python} (this interpreter).
+
+The balancer routes a request to a worker when its `model` is the worker's model or that model's alias
+(`org/tiny-model` or `tiny-model`, `/ckpt/step-100/` or `step-100`) and forwards the body unchanged, so the
+vLLM and sim presets serve both names: `--served-model-name {model} {alias}` (the model once when the two
+are equal). The first name is the one the engine reports first in /v1/models, which the balancer reads.
 
 Parallel sizes come from the number of GPUs n (1 when none are given): tensor parallel size tp is the largest
 power of two that divides n, and pipeline parallel size pp = n // tp. So 1, 2, 4, 8 GPUs run pure tensor
@@ -30,6 +35,8 @@ class EnginePreset:
     api_prefix: str = "/v1"
     # Flag appended with the pipeline size when pp > 1; None: the preset has no pipeline stages.
     pp_flag: str | None = None
+    # Flag appended with the model and its alias (vLLM's --served-model-name); None: one name only.
+    names_flag: str | None = None
 
 
 PRESETS: dict[str, EnginePreset] = {
@@ -37,6 +44,7 @@ PRESETS: dict[str, EnginePreset] = {
         name="vllm",
         template="vllm serve {model} --port {engine_port} --host 127.0.0.1 --tensor-parallel-size {tp}",
         pp_flag="--pipeline-parallel-size",
+        names_flag="--served-model-name",
     ),
     "sglang": EnginePreset(
         name="sglang",
@@ -44,11 +52,18 @@ PRESETS: dict[str, EnginePreset] = {
     ),
     "llamacpp": EnginePreset(name="llamacpp", template="llama-server -m {model} --port {engine_port}"),
     "sim": EnginePreset(
-        name="sim", template="{python} -m gllm sim-engine --port {engine_port} --model {model}"
+        name="sim",
+        template="{python} -m gllm sim-engine --port {engine_port} --model {model}",
+        names_flag="--served-model-name",
     ),
 }
 
 DEFAULT_ENGINE = "vllm"
+
+
+def model_alias(model: str) -> str:
+    """The model's last path component: `org/tiny-model` -> `tiny-model`, `/ckpt/step-100/` -> `step-100`."""
+    return model.rstrip("/").rsplit("/", 1)[-1] or model
 
 
 @dataclass(frozen=True)
@@ -104,8 +119,10 @@ class EngineSpec:
     def launch(self, model: str) -> EngineLaunch:
         """Build the command line and environment to serve `model`."""
         plan = parallel_plan(len(self.gpus), pipeline=self.preset.pp_flag is not None)
+        alias = model_alias(model)
         values = {
             "model": model,
+            "alias": alias,
             "engine_port": str(self.port),
             "tp": str(plan.tp),
             "pp": str(plan.pp),
@@ -114,6 +131,8 @@ class EngineSpec:
             "python": sys.executable,
         }
         argv = render_template(self.template or self.preset.template, values)
+        if self.template is None and self.preset.names_flag is not None:
+            argv += [self.preset.names_flag, model, *([alias] if alias != model else [])]
         if self.template is None and self.preset.pp_flag is not None and plan.pp > 1:
             argv += [self.preset.pp_flag, str(plan.pp)]
         env = dict(os.environ if self.base_env is None else self.base_env)

@@ -102,6 +102,25 @@ class TestSimEngineCommand:
         engine.proc.terminate()
         assert engine.proc.wait(timeout=30) == 0
 
+    def test_several_served_names(self, spawn: type[EngineProcess]) -> None:
+        """`--served-model-name A B`: both names answer, a third is 404; the ready line shows the first."""
+        port = free_port()
+        names = ("/ckpt/step-100/", "step-100")
+        engine = spawn(
+            sim_engine_command(port, "/ckpt/step-100/", "--load-time", "0", "--served-model-name", *names)
+        )
+        line = engine.lines.get(timeout=30)
+        assert line == f"{READY_PREFIX} http://127.0.0.1:{port} model=/ckpt/step-100/"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            assert [card["id"] for card in client.get("/v1/models").json()["data"]] == list(names)
+            for name in names:
+                reply = client.post("/v1/completions", json={"model": name, "prompt": "hi", "max_tokens": 2})
+                assert (reply.status_code, reply.json()["model"]) == (200, name)
+            unknown = client.post(
+                "/v1/completions", json={"model": "step-200", "prompt": "hi", "max_tokens": 2}
+            )
+            assert unknown.status_code == 404
+
     def test_busy_port_fails(self, spawn: type[EngineProcess]) -> None:
         """A port already in use is reported with exit code 1."""
         with socket.socket() as holder:

@@ -21,7 +21,7 @@ class TestAsyncAPI:
         """`async with SimCluster(configs)` serves every engine, then frees the ports."""
 
         async def scenario() -> list[int]:
-            async with SimCluster([fast_config(), fast_config(served_model_name="b")]) as cluster:
+            async with SimCluster([fast_config(), fast_config(served_model_name=("b",))]) as cluster:
                 handles = cluster.handles
                 async with aiohttp.ClientSession() as session:
                     statuses = []

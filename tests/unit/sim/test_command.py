@@ -67,6 +67,13 @@ class TestSimEngineFlags:
         )  # fmt: skip
         assert (config.model, config.name) == ("org/model", "short")
 
+    def test_several_served_names(self) -> None:
+        """--served-model-name takes several names, like vLLM; the first is the main one."""
+        (config,) = configs("--model", "org/tiny", "--served-model-name", "org/tiny", "tiny", "--port", "0")
+        assert config.served_model_name == ("org/tiny", "tiny")
+        assert config.name == "org/tiny"
+        assert configs("--model", "org/tiny")[0].names == ("org/tiny",)
+
     @pytest.mark.parametrize(
         "argv",
         [

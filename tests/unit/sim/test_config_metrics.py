@@ -17,7 +17,18 @@ class TestSimConfig:
         """The default config builds and serves its model under its own name."""
         config = SimConfig()
         assert config.name == "sim-model"
-        assert SimConfig(model="org/x", served_model_name="x").name == "x"
+        assert SimConfig(model="org/x", served_model_name=("x",)).name == "x"
+
+    def test_served_names(self) -> None:
+        """Several served names: the first is the main one, duplicates go, no name means the model."""
+        config = SimConfig(model="org/x", served_model_name=("org/x", "x", "org/x"))
+        assert config.served_model_name == ("org/x", "x")
+        assert (config.name, config.names) == ("org/x", ("org/x", "x"))
+        assert SimConfig(model="org/x").names == ("org/x",)
+
+    def test_a_lone_string_is_one_name(self) -> None:
+        """A plain string (the older form) is one name, not a tuple of characters."""
+        assert SimConfig(served_model_name="abc").names == ("abc",)  # type: ignore[arg-type]
 
     def test_speed_scales_durations(self) -> None:
         """speed 4 makes every duration four times shorter."""
@@ -34,6 +45,7 @@ class TestSimConfig:
             {"max_model_len": 10_000, "num_blocks": 10, "block_size": 16},
             {"port": 70000},
             {"model": ""},
+            {"served_model_name": ("a", "")},
         ],
     )
     def test_invalid(self, changes: dict[str, object]) -> None:

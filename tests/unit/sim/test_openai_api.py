@@ -10,7 +10,7 @@ from gllm.sim.config import SimConfig
 from gllm.sim.openai_api import ApiError, parse_chat, parse_completion
 from gllm.sim.tokenizer import encode
 
-CONFIG = SimConfig(model="org/m", served_model_name="m", max_model_len=64, default_max_tokens=16)
+CONFIG = SimConfig(model="org/m", served_model_name=("m",), max_model_len=64, default_max_tokens=16)
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
@@ -139,3 +139,85 @@ class TestErrors:
             assert error.status == 404
             assert error.body()["error"]["type"] == "NotFoundError"
         assert completion_error({"prompt": "a", "model": "other"}).status == 404
+
+
+@pytest.mark.unit
+class TestServedNames:
+    """Every served name is accepted and reported back as sent, like vLLM."""
+
+    NAMES = SimConfig(model="/ckpt/step-100/", served_model_name=("/ckpt/step-100/", "step-100"))
+
+    def test_each_name_is_reported_as_sent(self) -> None:
+        """The request's `model` is echoed; without one, the first served name."""
+        for name in ("/ckpt/step-100/", "step-100"):
+            assert parse_chat({"messages": MESSAGES, "model": name}, self.NAMES).model == name
+            assert parse_completion({"prompt": "a", "model": name}, self.NAMES).model == name
+        assert parse_chat({"messages": MESSAGES}, self.NAMES).model == "/ckpt/step-100/"
+
+    def test_other_names_are_404(self) -> None:
+        """A name outside the served list is unknown, even a path variant of one."""
+        for name in ("step-101", "/ckpt/step-100"):
+            with pytest.raises(ApiError) as caught:
+                parse_chat({"messages": MESSAGES, "model": name}, self.NAMES)
+            assert caught.value.status == 404
+
+
+PARTIAL = [*MESSAGES, {"role": "assistant", "content": "The answer"}]
+CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
+
+
+@pytest.mark.unit
+class TestContinueFinalMessage:
+    """vLLM's continue_final_message: the last assistant message stays open and generation extends it."""
+
+    def test_renders_the_open_message(self) -> None:
+        """The prompt ends with the partial answer, no end marker, no new generation prompt."""
+        request = parse_chat({"messages": PARTIAL, **CONTINUE}, CONFIG)
+        assert request.prompts[0].text == "<|user|>\nhi<|end|>\n<|assistant|>\nThe answer"
+        assert request.prompts[0].token_ids == encode(request.prompts[0].text)
+
+    def test_continuation_is_the_original_prompt_plus_the_partial_text(self) -> None:
+        """The failover property: original prompt + partial == continuation prompt, in text and tokens."""
+        original = parse_chat({"messages": MESSAGES}, CONFIG).prompts[0]
+        resumed = parse_chat({"messages": PARTIAL, **CONTINUE}, CONFIG).prompts[0]
+        assert resumed.text == original.text + "The answer"
+        assert resumed.token_ids == original.token_ids + encode("The answer")
+
+    def test_first_word_is_spaced_from_the_partial_text(self) -> None:
+        """A partial ending in a word gets a space before the next word; a new message does not."""
+        assert parse_chat({"messages": PARTIAL, **CONTINUE}, CONFIG).leading_space
+        spaced = [*MESSAGES, {"role": "assistant", "content": "The answer "}]
+        assert not parse_chat({"messages": spaced, **CONTINUE}, CONFIG).leading_space
+        empty = [*MESSAGES, {"role": "assistant", "content": ""}]
+        assert not parse_chat({"messages": empty, **CONTINUE}, CONFIG).leading_space
+        assert not parse_chat({"messages": MESSAGES}, CONFIG).leading_space
+
+    def test_false_changes_nothing(self) -> None:
+        """continue_final_message false renders as before."""
+        plain = parse_chat({"messages": PARTIAL}, CONFIG).prompts[0]
+        assert parse_chat({"messages": PARTIAL, "continue_final_message": False}, CONFIG).prompts[0] == plain
+
+    @pytest.mark.parametrize(
+        ("fields", "param", "words"),
+        [
+            (
+                {"continue_final_message": True, "add_generation_prompt": True},
+                "continue_final_message",
+                "both",
+            ),
+            ({"continue_final_message": True}, "continue_final_message", "defaults to true"),
+            ({"continue_final_message": "yes", "add_generation_prompt": False}, "continue_final_message", ""),
+            ({"continue_final_message": True, "add_generation_prompt": 0}, "add_generation_prompt", ""),
+        ],
+    )
+    def test_conflicts_are_400(self, fields: dict[str, Any], param: str, words: str) -> None:
+        """add_generation_prompt must be false (explicitly, it defaults to true), and both must be booleans."""
+        error = chat_error({"messages": PARTIAL, **fields})
+        assert (error.status, error.param) == (400, param)
+        assert words in error.message
+
+    def test_last_message_must_be_the_assistant(self) -> None:
+        """There is no assistant message to continue after a user message."""
+        error = chat_error({"messages": MESSAGES, **CONTINUE})
+        assert (error.status, error.param) == (400, "messages")
+        assert "not from the assistant" in error.message

@@ -60,6 +60,39 @@ class TestChatTemplate:
         assert second.startswith(first)
 
 
+_ROLES = st.sampled_from(["system", "user", "assistant", "tool"])
+_MESSAGE = st.fixed_dictionaries({"role": _ROLES, "content": st.one_of(st.none(), st.text(max_size=30))})
+
+
+@pytest.mark.unit
+class TestContinueFinalMessage:
+    """A continued assistant message renders as the original prompt followed by the partial text."""
+
+    def test_the_last_message_stays_open(self) -> None:
+        """No end marker after the final message and no generation prompt."""
+        messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}]
+        assert render_chat(messages, False, True) == "<|user|>\nHi<|end|>\n<|assistant|>\nHel"
+
+    def test_with_a_generation_prompt_is_refused(self) -> None:
+        """Both flags at once have no meaning."""
+        with pytest.raises(ValueError):
+            render_chat([{"role": "assistant", "content": "x"}], True, True)
+
+    @given(st.lists(_MESSAGE, min_size=1, max_size=4), st.text(max_size=40))
+    def test_continuation_extends_the_original_prompt(
+        self, history: list[dict[str, object]], partial: str
+    ) -> None:
+        """render(history, generation prompt) + partial == render(history + [assistant partial], continued).
+
+        The balancer's failover resends exactly that, so the other engine finds the original prompt and the
+        partial answer in its prefix cache: the equality also holds for the token ids.
+        """
+        original = render_chat(history)
+        resumed = render_chat([*history, {"role": "assistant", "content": partial}], False, True)
+        assert resumed == original + partial
+        assert encode(resumed) == encode(original) + encode(partial)
+
+
 @pytest.mark.unit
 class TestSampling:
     """Text depends on prompt and seed only, never on chance, when asked to."""

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from gllm.worker.engines import PRESETS, EngineSpec, parallel_plan, parse_gpus, render_template
+from gllm.worker.engines import PRESETS, EngineSpec, model_alias, parallel_plan, parse_gpus, render_template
 
 
 def _argv(engine: str, gpus: tuple[str, ...] = (), model: str = "org/model", port: int = 8010) -> list[str]:
@@ -50,12 +50,14 @@ class TestPresetCommands:
         """vLLM: serve on loopback with tensor parallel size 1."""
         assert _argv("vllm", ("0",)) == [
             "vllm", "serve", "org/model", "--port", "8010", "--host", "127.0.0.1", "--tensor-parallel-size", "1",
+            "--served-model-name", "org/model", "model",
         ]  # fmt: skip
 
     def test_vllm_adds_pipeline_stages_for_odd_gpu_counts(self) -> None:
         """Six GPUs: tp 2 x pp 3."""
         argv = _argv("vllm", ("0", "1", "2", "3", "4", "5"))
-        assert argv[-4:] == ["--tensor-parallel-size", "2", "--pipeline-parallel-size", "3"]
+        assert argv[argv.index("--tensor-parallel-size") + 1] == "2"
+        assert argv[-2:] == ["--pipeline-parallel-size", "3"]
 
     def test_vllm_power_of_two_has_no_pipeline_flag(self) -> None:
         """Four GPUs: pure tensor parallel."""
@@ -82,11 +84,37 @@ class TestPresetCommands:
             "8010",
             "--model",
             "org/model",
+            "--served-model-name",
+            "org/model",
+            "model",
         ]
 
     def test_model_with_spaces_stays_one_argument(self) -> None:
         """Templates are split before filling, so a path with spaces is one word."""
         assert "/models/my model" in _argv("llamacpp", model="/models/my model")
+
+    @pytest.mark.parametrize("engine", ["vllm", "sim"])
+    @pytest.mark.parametrize(
+        ("model", "names"),
+        [
+            ("org/tiny-model", ["org/tiny-model", "tiny-model"]),
+            ("/ckpt/step-100/", ["/ckpt/step-100/", "step-100"]),
+            ("hub/org/model v2", ["hub/org/model v2", "model v2"]),
+            ("tiny-model", ["tiny-model"]),
+        ],
+    )
+    def test_model_is_served_under_its_alias_too(self, engine: str, model: str, names: list[str]) -> None:
+        """vLLM and sim answer the full path and the last path component; a bare name is passed once."""
+        argv = _argv(engine, model=model)
+        start = argv.index("--served-model-name") + 1
+        assert argv[start : start + len(names)] == names
+        assert argv.count("--served-model-name") == 1
+        assert len(argv) == start + len(names)  # nothing else after the names: no flag is swallowed
+
+    @pytest.mark.parametrize("engine", ["sglang", "llamacpp"])
+    def test_other_presets_name_the_model_once(self, engine: str) -> None:
+        """SGLang and llama.cpp take one name; they get no alias."""
+        assert "model" not in _argv(engine, model="org/model")
 
     @pytest.mark.parametrize("engine", sorted(PRESETS))
     def test_every_preset_knows_health_and_api_prefix(self, engine: str) -> None:
@@ -147,6 +175,34 @@ class TestCustomTemplate:
             preset=PRESETS["vllm"], port=1, gpus=("0", "1", "2"), template="x {model}", base_env={}
         )
         assert spec.launch("m").argv == ["x", "m"]
+
+    def test_alias_placeholder(self) -> None:
+        """{alias} is the last path component; a custom template gets exactly the words it names."""
+        spec = EngineSpec(
+            preset=PRESETS["vllm"], port=1, template="vllm serve {model} --served-model-name {model} {alias}"
+        )
+        assert spec.launch("/ckpt/my run/step-100/").argv[-2:] == ["/ckpt/my run/step-100/", "step-100"]
+        assert spec.launch("m").argv[-2:] == ["m", "m"]
+
+
+@pytest.mark.unit
+class TestModelAlias:
+    """The alias is the model's last path component, as the balancer computes it."""
+
+    @pytest.mark.parametrize(
+        ("model", "alias"),
+        [
+            ("org/tiny-model", "tiny-model"),
+            ("/ckpt/step-100/", "step-100"),
+            ("/ckpt/step-100", "step-100"),
+            ("tiny-model", "tiny-model"),
+            ("a/b/c//", "c"),
+            ("/", "/"),
+        ],
+    )
+    def test_alias(self, model: str, alias: str) -> None:
+        """rstrip("/") then the part after the last "/"; never empty."""
+        assert model_alias(model) == alias
 
     @pytest.mark.parametrize("template", ["run {nope}", "", "run 'unclosed", "run {0}"])
     def test_bad_templates_are_readable_errors(self, template: str) -> None:
