@@ -188,16 +188,19 @@ class TestHealthEndpoint:
         assert time.monotonic() - started < 15
         assert (response.status_code, response.text) == (503, "Worker unhealthy")
 
-    def test_healthy_flag_in_workers(self, client: httpx.Client, add_workers: AddWorkers) -> None:
+    def test_healthy_flag_in_workers(self, make_balancer: MakeBalancer, farm: FakeWorkerFarm) -> None:
         """`healthy` is null before the first probe, then true or false."""
-        (good,) = add_workers(1)
-        (bad,) = add_workers(1, health_status=500)
-        assert {a: w["healthy"] for a, w in by_address(client).items()} == {good.url: None, bad.url: None}
-        client.get("/health")
-        assert {a: w["healthy"] for a, w in by_address(client).items()} == {good.url: True, bad.url: False}
-        bad.behaviour.health_status = 200
-        assert client.get("/health").status_code == 200
-        assert by_address(client)[bad.url]["healthy"] is True
+        balancer = make_balancer(health_interval=3600.0)  # no background probe during the test
+        good, bad = farm.add(), farm.add(WorkerBehaviour(health_status=500))
+        with httpx.Client(base_url=balancer.url, timeout=30) as http:
+            for worker in (good, bad):
+                assert http.post("/add_worker", json={"address": worker.url}).status_code == 200
+            assert {a: w["healthy"] for a, w in by_address(http).items()} == {good.url: None, bad.url: None}
+            http.get("/health")
+            assert {a: w["healthy"] for a, w in by_address(http).items()} == {good.url: True, bad.url: False}
+            bad.behaviour.health_status = 200
+            assert http.get("/health").status_code == 200
+            assert by_address(http)[bad.url]["healthy"] is True
 
 
 class _RelayContract:
