@@ -118,12 +118,17 @@ Handler = Callable[[HttpRequest, ResponseWriter], Awaitable[None]]
 class ServerLimits:
     """Per-connection limits of the server."""
 
-    __slots__ = ("idle_timeout", "max_body_bytes", "max_pipeline")
+    __slots__ = ("idle_timeout", "max_body_bytes", "max_header_bytes", "max_pipeline")
 
     def __init__(
-        self, max_body_bytes: int = 32 * 1024 * 1024, max_pipeline: int = 64, idle_timeout: float = 75.0
+        self,
+        max_body_bytes: int = 32 * 1024 * 1024,
+        max_pipeline: int = 64,
+        idle_timeout: float = 75.0,
+        max_header_bytes: int = 64 * 1024,
     ) -> None:
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
         self.max_pipeline = max_pipeline
         self.idle_timeout = idle_timeout  # a keep-alive connection silent this long is closed
 
@@ -144,6 +149,7 @@ class HttpConnection(asyncio.Protocol):
         self.last_active = self._loop.time()
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
+        self._header_bytes = 0
         self._headers: Headers = []
         self._body: list[bytes] = []
         self._body_size = 0
@@ -193,6 +199,7 @@ class HttpConnection(asyncio.Protocol):
     # -- httptools callbacks ----------------------------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._url = b""
+        self._header_bytes = 0
         self._headers = []
         self._body = []
         self._body_size = 0
@@ -200,8 +207,16 @@ class HttpConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self._limits.max_header_bytes:
+            self._too_large = True
+            self._reject(414, "Request URL too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > self._limits.max_header_bytes:
+            self._too_large = True
+            self._reject(431, f"Request headers exceed {self._limits.max_header_bytes} bytes")
+            return
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:

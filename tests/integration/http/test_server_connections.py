@@ -51,3 +51,29 @@ class TestIdleConnections:
             while chunk := sock.recv(4096):
                 rest += chunk
             assert rest == b""
+
+
+class TestLimits:
+    """Oversized request heads are refused with a status, not held in memory."""
+
+    @pytest.mark.parametrize(
+        ("request_bytes", "status"),
+        [
+            (b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 100_000 + b"\r\n\r\n", b"431"),
+            (b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n", b"414"),
+        ],
+    )
+    def test_oversized_head_refused(self, server_port: int, request_bytes: bytes, status: bytes) -> None:
+        """A huge header or URL gets its status and a closed connection."""
+        with socket.create_connection(("127.0.0.1", server_port), timeout=30) as sock:
+            try:
+                sock.sendall(request_bytes)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server may close before the whole head is sent
+            data = b""
+            try:
+                while chunk := sock.recv(4096):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+            assert data.startswith(b"HTTP/1.1 " + status), data[:100]
