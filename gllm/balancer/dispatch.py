@@ -13,7 +13,7 @@ from gllm.balancer.backpressure import Admission, QueueFull
 from gllm.balancer.cluster import Cluster, Unavailable
 from gllm.balancer.failover import continuation, read_progress
 from gllm.balancer.policies import RoutingContext
-from gllm.balancer.proxy import Proxy, StreamBroken, WorkerFailed
+from gllm.balancer.proxy import Exchange, Proxy, StreamBroken, WorkerFailed
 from gllm.balancer.registry import Worker
 from gllm.balancer.request_log import RequestIds, RequestRecord, log_access
 from gllm.balancer.responses import send_error
@@ -65,10 +65,11 @@ class Dispatcher:
             )
             return
         record = RequestRecord(request_id, generated, path)
+        exchange = Exchange(request, writer, path, payload.get("stream") is True, record)
         self.active += 1
         self.idle.clear()
         try:
-            await self._dispatch(request, writer, path, payload, record)
+            await self._dispatch(exchange, payload)
         finally:
             self.active -= 1
             if not self.active:
@@ -76,17 +77,10 @@ class Dispatcher:
             if self._access_log:
                 log_access(record, self._cluster.policy.name)
 
-    async def _dispatch(
-        self,
-        request: HttpRequest,
-        writer: ResponseWriter,
-        path: str,
-        payload: dict[str, Any],
-        record: RequestRecord,
-    ) -> None:
+    async def _dispatch(self, exchange: Exchange, payload: dict[str, Any]) -> None:
+        request, writer, record = exchange.request, exchange.writer, exchange.record
         model = payload.get("model")
         ctx = RoutingContext(model if isinstance(model, str) else None, payload, request.headers)
-        stream = payload.get("stream") is True
         tried: list[Worker] = []
         last: WorkerFailed | None = None
         for attempt in range(1, self._retry.max_attempts + 1):
@@ -94,7 +88,7 @@ class Dispatcher:
             if worker is None:
                 return
             try:
-                await self._forward(worker, request, writer, path, request.body, stream, record)
+                await self._forward(worker, exchange, request.body)
                 return
             except WorkerFailed as exc:
                 last = exc
@@ -113,7 +107,7 @@ class Dispatcher:
                 log.warning(
                     "request %s: worker %s broke a stream: %s", record.id.decode(), worker.address, exc
                 )
-                await self._fail_over(request, writer, path, payload, ctx, [worker], exc, record)
+                await self._fail_over(exchange, payload, ctx, [worker], exc)
                 return
             if attempt < self._retry.max_attempts:
                 self.retries += 1
@@ -149,18 +143,10 @@ class Dispatcher:
         return self._cluster.policy.choose(candidates, ctx)
 
     async def _forward(
-        self,
-        worker: Worker,
-        request: HttpRequest,
-        writer: ResponseWriter,
-        path: str,
-        body: bytes,
-        stream: bool,
-        record: RequestRecord,
-        continuing: SseRelay | None = None,
+        self, worker: Worker, exchange: Exchange, body: bytes, continuing: SseRelay | None = None
     ) -> None:
         try:
-            await self._proxy.forward(worker, request, writer, path, body, stream, record, continuing)
+            await self._proxy.forward(worker, exchange, body, continuing)
         finally:
             if self._cap is not None:
                 self._admission.notify()  # a slot on `worker` is free again
@@ -179,16 +165,14 @@ class Dispatcher:
 
     async def _fail_over(
         self,
-        request: HttpRequest,
-        writer: ResponseWriter,
-        path: str,
+        exchange: Exchange,
         payload: dict[str, Any],
         ctx: RoutingContext,
         tried: list[Worker],
         broken: StreamBroken,
-        record: RequestRecord,
     ) -> None:
         """Continue a broken stream on other workers; close the client's connection when it cannot be done."""
+        writer, record = exchange.writer, exchange.record
         relay: SseRelay | None = broken.relay
         for _ in range(self._retry.max_failovers):
             if relay is None:
@@ -200,7 +184,7 @@ class Dispatcher:
                 relay.finish()  # everything was delivered but the end of the stream
                 writer.finish()
                 return
-            body = continuation(path, payload, progress)
+            body = continuation(exchange.path, payload, progress)
             candidates = self._cluster.candidates(ctx.model, tried)
             if body is None or isinstance(candidates, Unavailable):
                 break
@@ -214,7 +198,7 @@ class Dispatcher:
                 progress.chunks,
             )
             try:
-                await self._forward(worker, request, writer, path, orjson.dumps(body), True, record, relay)
+                await self._forward(worker, exchange, orjson.dumps(body), relay)
                 writer.finish()
                 return
             except (WorkerFailed, StreamBroken) as exc:

@@ -59,6 +59,17 @@ class StreamBroken(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Exchange:
+    """The parts of one client request that stay the same across every worker it is sent to."""
+
+    request: HttpRequest
+    writer: ResponseWriter
+    path: str
+    stream: bool
+    record: RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
 class ProxySettings:
     """Timeouts of one exchange with a worker, and whether streams are kept continuable."""
 
@@ -76,22 +87,15 @@ class Proxy:
         self._settings = settings
 
     async def forward(
-        self,
-        worker: Worker,
-        request: HttpRequest,
-        writer: ResponseWriter,
-        path: str,
-        body: bytes,
-        stream: bool,
-        record: RequestRecord,
-        continuing: SseRelay | None = None,
+        self, worker: Worker, exchange: Exchange, body: bytes, continuing: SseRelay | None = None
     ) -> None:
-        """Relay `body` to `worker` at `path` and its answer to the client.
+        """Relay `body` to `worker` at the exchange's path and the worker's answer to the client.
 
         Raises WorkerFailed when the worker fails before the client got a byte, StreamBroken after. With
         `continuing`, the worker's events are appended to a stream another worker began.
         """
-        tracked = continuing is not None or (stream and self._settings.failover and writer.http11)
+        request, writer, path, record = exchange.request, exchange.writer, exchange.path, exchange.record
+        tracked = continuing is not None or (exchange.stream and self._settings.failover and writer.http11)
         version = b"1.1" if writer.http11 else b"1.0"  # an HTTP/1.0 client must not get a chunked answer
         headers = end_to_end(request.headers, _REQUEST_DROP) + record.upstream_header
         data = build_request(worker.origin, request.method, path, headers, body, version)
