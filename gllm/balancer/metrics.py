@@ -12,7 +12,7 @@ reason words): never from request content.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -131,8 +131,11 @@ def _counters(
 class BalancerMetrics:
     """All metrics of one balancer on its own CollectorRegistry; `request_done` also feeds a StatsWindow."""
 
-    def __init__(self, cluster: Cluster, policy: str, stats: StatsWindow | None = None) -> None:
+    def __init__(
+        self, cluster: Cluster, policy: str, stats: StatsWindow | None = None, queue: Sized | None = None
+    ) -> None:
         self.stats = stats
+        self._queue = queue  # the backpressure queue, measured at scrape time (else queue_length() sets it)
         self._routes: dict[tuple[str, int], _RouteCell] = {}
         self._workers: dict[tuple[str, int], _WorkerCell] = {}
         self._retries: dict[str, int] = {}
@@ -204,7 +207,7 @@ class BalancerMetrics:
             cell.observe(prefix_hit_len)
 
     def queue_length(self, length: int) -> None:
-        """The backpressure queue now holds `length` requests."""
+        """The backpressure queue now holds `length` requests (not needed when a queue was given)."""
         self._queue_length = length
 
     def queue_wait(self, seconds: float) -> None:
@@ -304,8 +307,9 @@ class BalancerMetrics:
             "gllm_routing_prefix_hit_length", "Cached prefix length the prefix policy routed on.", ["policy"],
             (((policy,), cell) for policy, cell in sorted(self._prefix_hits.items())),
         )  # fmt: skip
+        length = len(self._queue) if self._queue is not None else self._queue_length
         yield GaugeMetricFamily(
-            "gllm_queue_length", "Requests waiting for a worker (backpressure).", value=self._queue_length
+            "gllm_queue_length", "Requests waiting for a worker (backpressure).", value=length
         )
         yield _histograms(
             "gllm_queue_wait_seconds", "Time requests waited in the queue.", [], [((), self._queue_wait)]

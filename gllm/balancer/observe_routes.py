@@ -78,7 +78,9 @@ class ObserveRoutes:
         self._metrics = metrics
         self._stats = stats
         self._policy = config.policy
-        self._page = DashboardPage()
+        self._page: DashboardPage | None = (
+            None  # built on first use: a broken install must not stop the balancer
+        )
 
     def register(self, router: Router) -> None:
         """Add these routes to the router (open like /workers: they show no secrets and change nothing)."""
@@ -103,4 +105,10 @@ class ObserveRoutes:
 
     async def dashboard(self, request: HttpRequest, writer: ResponseWriter) -> None:
         """The live dashboard page."""
+        if self._page is None:
+            try:
+                self._page = DashboardPage()
+            except (OSError, ValueError) as exc:
+                send_error(writer, 500, f"The dashboard is not available: {exc}", "dashboard_missing")
+                return
         writer.send(200, self._page.body, HTML, self._page.headers)

@@ -95,7 +95,6 @@ def render_view(view: ClusterView) -> RenderableType:
         header_style="bold",
         pad_edge=False,
         show_footer=True,
-        caption="req/s and p50 over the last minute",
         caption_justify="left",
     )
     ready = sum(1 for w in view.workers if w.state == "ready")
@@ -128,10 +127,10 @@ def render_view(view: ClusterView) -> RenderableType:
         (str(cluster.get("model") or "none") if view.stats else "?", "bold"),
         "  policy ",
         (str(cluster.get("policy", "?")), "bold"),
-        "  p99 1m ",
-        (_latency(totals.get("latency_p99_ms")), "bold"),
-        "  errors 1m ",
-        (str(totals.get("errors", NONE)), "bold"),
+    )
+    table.caption = (
+        f"last minute: p99 {_latency(totals.get('latency_p99_ms'))}, {totals.get('errors', NONE)} errors; "
+        "req/s and p50 columns too"
     )
     parts: list[RenderableType] = [header, table]
     if view.stats is None:

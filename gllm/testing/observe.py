@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -28,6 +29,7 @@ class Observed:
     metrics: BalancerMetrics
     stats: StatsWindow
     wired: bool
+    sampler: asyncio.Task[None] | None = None  # the in-flight sampler started here when the app has none
 
 
 def observe(balancer: BalancerThread) -> Observed:
@@ -42,7 +44,11 @@ def observe(balancer: BalancerThread) -> Observed:
     metrics = BalancerMetrics(app.cluster, app.config.policy, stats)
     if httpx.get(balancer.url + "/metrics", timeout=10).status_code == 404:
         ObserveRoutes(app.cluster, metrics, stats, app.config).register(app.router)
-    return Observed(metrics, stats, wired=False)
+
+    async def start_sampler() -> asyncio.Task[None]:  # cancelled by the balancer thread's loop when it stops
+        return asyncio.get_running_loop().create_task(stats.run(app.cluster.registry.all))
+
+    return Observed(metrics, stats, wired=False, sampler=balancer.run(start_sampler()))
 
 
 def parse_samples(text: str) -> Samples:

@@ -43,9 +43,6 @@ class LineChart {
     const line = style.getPropertyValue("--line").trim() || "#ddd";
     const text = style.getPropertyValue("--text").trim() || "#222";
 
-    const left = 46, right = 10, top = 44, bottom = 22;
-    const plotW = Math.max(10, width - left - right), plotH = Math.max(10, height - top - bottom);
-
     let max = 0, points = 0;
     for (const s of series) {
       for (const v of s.values) {
@@ -55,23 +52,28 @@ class LineChart {
     const step = LineChart.niceStep(Math.max(max, this.minMax), 4);
     const top_value = Math.max(step, Math.ceil(Math.max(max, this.minMax) / step) * step);
 
-    // Title and legend.
+    // Title and legend; the legend wraps onto more lines when it does not fit (the context keeps its state
+    // between draws: set everything used).
     ctx.font = "600 13px system-ui, sans-serif";
     ctx.fillStyle = text;
+    ctx.textAlign = "left";
     ctx.textBaseline = "top";
     ctx.fillText(this.title + (this.unit ? " (" + this.unit + ")" : ""), 2, 2);
     ctx.font = "12px system-ui, sans-serif";
-    let x = 2;
+    let x = 2, y = 20;
     for (const s of series) {
       const label = s.label.length > 28 ? "…" + s.label.slice(-27) : s.label;
       const w = ctx.measureText(label).width + 26;
-      if (x + w > width) break;
+      if (x > 2 && x + w > width) { x = 2; y += 16; }
       ctx.fillStyle = s.color;
-      ctx.fillRect(x, 24, 12, 3);
+      ctx.fillRect(x, y + 5, 12, 3);
       ctx.fillStyle = muted;
-      ctx.fillText(label, x + 16, 19);
+      ctx.fillText(label, x + 16, y);
       x += w;
     }
+
+    const left = 46, right = 10, top = y + 24, bottom = 22;
+    const plotW = Math.max(10, width - left - right), plotH = Math.max(10, height - top - bottom);
 
     // Grid and y labels.
     ctx.strokeStyle = line;

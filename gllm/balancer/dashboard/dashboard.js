@@ -6,6 +6,7 @@
   const PALETTE = ["#3b6fd8", "#1f9d55", "#d98b00", "#a24bd6", "#d64545", "#1aa3b8", "#7a8a2e", "#e0669c",
                    "#5a5fd6", "#8c6d3b", "#2e8a7a", "#c45f1c"];
   const POLL_MS = 2000;
+  const MAX_ERROR_ROWS = 8;
   // Served at /dashboard and /v1/dashboard: the stats live beside the page.
   const base = location.pathname.replace(/\/dashboard\/?$/, "");
   const state = { window: 300, step: 2, draws: 0, colors: new Map() };
@@ -153,17 +154,32 @@
       box.appendChild(el("div", "empty", "No errors."));
       return;
     }
+    // Identical errors in a row (same route, status, worker and message) make one line with a count.
+    const groups = [];
+    for (const e of errors) {
+      const last = groups[groups.length - 1];
+      if (last && last.route === e.route && last.status === e.status && last.worker === e.worker &&
+          last.message === e.message) {
+        last.count += 1;
+        last.first = e.time;
+      } else {
+        groups.push({ ...e, count: 1, first: e.time });
+      }
+    }
     const table = el("table");
     const head = el("tr");
-    for (const name of ["time", "route", "status", "worker", "message"]) head.appendChild(el("th", null, name));
+    for (const name of ["last seen", "route", "status", "worker", "message", "count"]) {
+      head.appendChild(el("th", null, name));
+    }
     table.appendChild(head);
-    for (const e of errors.slice(0, 20)) {
+    for (const g of groups.slice(0, MAX_ERROR_ROWS)) {
       const row = el("tr");
-      row.appendChild(el("td", null, new Date(e.time * 1000).toLocaleTimeString()));
-      row.appendChild(el("td", null, e.route));
-      row.appendChild(el("td", null, e.status));
-      row.appendChild(el("td", null, e.worker || "–"));
-      row.appendChild(el("td", "msg", e.message));
+      row.appendChild(el("td", null, new Date(g.time * 1000).toLocaleTimeString()));
+      row.appendChild(el("td", null, g.route));
+      row.appendChild(el("td", null, g.status));
+      row.appendChild(el("td", null, g.worker || "–"));
+      row.appendChild(el("td", "msg", g.message));
+      row.appendChild(el("td", null, g.count > 1 ? "×" + g.count : "1"));
       table.appendChild(row);
     }
     box.appendChild(table);

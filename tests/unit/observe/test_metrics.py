@@ -161,6 +161,14 @@ class TestEvents:
         assert value(metrics, "gllm_queue_wait_seconds_count") == 1
         assert value(metrics, "gllm_queue_rejected_total") == 1
 
+    def test_queue_read_at_scrape(self) -> None:
+        """Given the queue itself, its length is read when scraped."""
+        queue = [object(), object()]
+        metrics = BalancerMetrics(make_cluster(), "least_busy", queue=queue)
+        assert value(metrics, "gllm_queue_length") == 2
+        queue.pop()
+        assert value(metrics, "gllm_queue_length") == 1
+
     def test_operations(self) -> None:
         """Operations count by name and outcome, with their durations."""
         metrics = BalancerMetrics(make_cluster(), "least_busy")

@@ -62,7 +62,7 @@ class TestStatusTable:
         text = text_of(render_view(view))
         assert "model org/model-a" in text
         assert "policy least_busy" in text
-        assert "p99 1m 1.50 s" in text
+        assert "last minute: p99 1.50 s, 3 errors" in text
         row_a = next(line for line in text.splitlines() if "10.0.0.1:8000" in line)
         assert "ready" in row_a
         assert "healthy" in row_a
