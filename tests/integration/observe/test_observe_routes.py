@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +71,28 @@ class TestMetricsRoute:
                 assert sample(samples, "gllm_worker_state", worker=worker.url, state="ready") == 1
                 assert sample(samples, "gllm_worker_in_flight", worker=worker.url) == 0
             assert sample(samples, "gllm_workers", model="m", state="ready") == 2
+
+    @pytest.mark.skipif(
+        shutil.which("promtool") is None, reason="promtool (Prometheus' checker) is not on PATH"
+    )
+    def test_promtool(
+        self, observed: Observed, balancer: BalancerThread, client: httpx.Client, add_workers: AddWorkers
+    ) -> None:
+        """`promtool check metrics` finds nothing to complain about, lint included, after some traffic."""
+        add_workers(2, model="m")
+        wait_ready(client, 2)
+        for stream in (False, True):
+            assert client.post("/chat/completions", json={**CHAT, "stream": stream}).status_code == 200
+        page = client.get("/metrics").text
+        result = subprocess.run(
+            ["promtool", "check", "metrics"],
+            input=page,
+            text=True,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
     def test_in_flight_gauge(
         self,
