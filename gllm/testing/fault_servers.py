@@ -52,6 +52,53 @@ class Front:
         return [a for a in self.arrivals if a.path.endswith("completions")]
 
 
+@dataclass(frozen=True, slots=True)
+class Script:
+    """What one streamed answer sends: raw SSE bytes (possibly ending inside an event), then death or [DONE]."""
+
+    events: tuple[bytes, ...]
+    die: bool = True
+
+
+@dataclass
+class Scripted:
+    """A worker that answers each stream with the next script of a list it may share with other workers.
+
+    Sharing the list makes a scenario independent of routing: the first stream dies wherever it lands, and the
+    continuation (on another worker) gets the next script. Non-streaming requests get a small JSON completion;
+    `bodies` records every completion request body, so a test can read the continuation request.
+    """
+
+    scripts: list[Script]
+    port: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """The worker's address."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def completion(self, request: web.Request) -> web.StreamResponse:
+        """Answer one completion request by the next script."""
+        body = await request.read()
+        self.bodies.append(body)
+        if b'"stream":true' not in body.replace(b" ", b""):
+            return web.json_response({"id": "cmpl-s", "choices": [{"index": 0, "text": "ok"}]})
+        script = self.scripts.pop(0) if self.scripts else Script((), die=False)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in script.events:
+            await response.write(event)
+        if script.die:
+            await asyncio.sleep(0.05)  # let the bytes leave before the connection drops
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
 class FrontServers:
     """Hosts fronts on one background loop; `close()` stops them all."""
 
@@ -89,6 +136,30 @@ class FrontServers:
         server = site._server
         assert isinstance(server, asyncio.base_events.Server)
         front.port = int(server.sockets[0].getsockname()[1])
+        self._runners.append(runner)
+
+    def add_scripted(self, scripts: list[Script]) -> Scripted:
+        """Start a scripted worker on a free port, answering streams from `scripts` (shared, consumed)."""
+        worker = Scripted(scripts)
+        self._loop.run(self._start_scripted(worker))
+        return worker
+
+    async def _start_scripted(self, worker: Scripted) -> None:
+        async def health(request: web.Request) -> web.StreamResponse:
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_get("/health", health)
+        for prefix in ("", "/v1"):
+            app.router.add_post(prefix + "/completions", worker.completion)
+            app.router.add_post(prefix + "/chat/completions", worker.completion)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        worker.port = int(server.sockets[0].getsockname()[1])
         self._runners.append(runner)
 
     async def _health(self, front: Front, request: web.Request) -> web.StreamResponse:

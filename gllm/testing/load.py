@@ -106,7 +106,9 @@ def check_stream(body: bytes) -> StreamCheck:
             piece = delta.get("content") if "delta" in choice else choice.get("text")
             if isinstance(piece, str):
                 pieces.append(piece)
-    return StreamCheck(False, "no data: [DONE] at the end", tuple(dict.fromkeys(ids)), len(events), "")
+    return StreamCheck(
+        False, "no data: [DONE] at the end", tuple(dict.fromkeys(ids)), len(events), "".join(pieces)
+    )
 
 
 def _request(spec: LoadSpec, index: int) -> tuple[str, bool, dict[str, Any]]:
