@@ -18,7 +18,7 @@ from gllm.balancer.registry import Worker
 class Balance:
     """When a cached prefix is not worth the load (both thresholds must be exceeded, as in SGLang's router)."""
 
-    abs_threshold: float = 8.0
+    abs_threshold: float = 4.0
     """The best-matching worker is skipped when its load exceeds the least loaded's by more than this ..."""
     rel_threshold: float = 1.5
     """... and is more than this many times the least loaded's."""
@@ -31,10 +31,10 @@ class Balance:
 
 
 class PrefixAffinity:
-    """The longest cached prefix wins unless its worker is overloaded; then the least loaded one.
+    """The longest cached prefix wins unless its worker is overloaded; then the next-longest, then the least loaded.
 
-    Among workers with the same longest match the least loaded is taken, so a popular prefix spreads over the
-    workers that already hold it. The choice is recorded in the index, so the next request with this prefix
+    Among workers with the same match the least loaded is taken, so a popular prefix spreads over the workers
+    that already hold it. The choice is recorded in the index, so the next request with this prefix
     finds it. Workers not among the candidates are ignored; `forget` purges a removed one.
     """
 
@@ -66,11 +66,14 @@ class PrefixAffinity:
         scores = self.scorer.scores(candidates)
         if hashes:
             depths = self.index.match(hashes, [w.address for w in candidates])
-            deepest = max(depths)
-            if deepest > 0 and deepest * self.index.block_chars >= self.balance.cache_threshold * length:
-                best = [i for i, depth in enumerate(depths) if depth == deepest]
-                i = least_loaded(candidates, scores, self._rng, best)
-                if not self.balance.overloaded(scores[i], min(scores)):
+            least = min(scores)
+            floor = self.balance.cache_threshold * length / self.index.block_chars
+            # Deepest match first; when its holders are overloaded, the next-deepest (a partial hit still
+            # saves prefill), down to the cache threshold; then the least loaded worker.
+            for depth in sorted({d for d in depths if d > 0 and d >= floor}, reverse=True):
+                holders = [i for i, d in enumerate(depths) if d == depth]
+                i = least_loaded(candidates, scores, self._rng, holders)
+                if not self.balance.overloaded(scores[i], least):
                     return candidates[i]
         return candidates[self._least_loaded(candidates, scores)]
 

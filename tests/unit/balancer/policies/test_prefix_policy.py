@@ -94,6 +94,16 @@ class TestBalance:
         other.in_flight = 4
         assert policy.choose(workers, chat(SYSTEM + "d")) in (home, other)
 
+    def test_spill_prefers_a_partial_match(self) -> None:
+        """When the deepest holder is overloaded, a worker holding part of the prompt beats a cold one."""
+        workers = make_workers(3)
+        policy = prefix_policy(Balance(abs_threshold=2, rel_threshold=1.5))
+        history = "We talked about boats. " * 30
+        policy.index.insert(workers[0].address, policy.index.hashes(_text(SYSTEM, history)))
+        policy.index.insert(workers[1].address, policy.index.hashes(_text(SYSTEM)))
+        workers[0].in_flight, workers[1].in_flight = 6, 1  # w0 overloaded against the idle w2
+        assert policy.choose(workers, chat(SYSTEM, history, "more?")) is workers[1]
+
     def test_relative_threshold_must_also_be_exceeded(self) -> None:
         """A large absolute gap between busy workers is not an imbalance when the ratio is small."""
         workers = make_workers(2, {0: 0, 1: 0})

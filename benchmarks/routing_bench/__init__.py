@@ -1,0 +1,1 @@
+"""Helpers of benchmarks/routing.py: simulated engines, workloads, load generator, targets, report."""
