@@ -16,7 +16,9 @@ from gllm.balancer.control_routes import ControlRoutes
 from gllm.balancer.dispatch import Dispatcher
 from gllm.balancer.fanout import failures
 from gllm.balancer.health import HealthChecker
+from gllm.balancer.metrics import BalancerMetrics
 from gllm.balancer.monitor import StatusMonitor
+from gllm.balancer.observe_routes import ObserveRoutes
 from gllm.balancer.openai_routes import OpenAIRoutes
 from gllm.balancer.operations import ClusterOperations
 from gllm.balancer.policies import make_policy
@@ -24,6 +26,7 @@ from gllm.balancer.proxy import Proxy
 from gllm.balancer.registry import Registry, normalize_address
 from gllm.balancer.router import Router
 from gllm.balancer.state_store import SavedState, StateStore
+from gllm.balancer.stats import StatsWindow
 from gllm.http.client import UpstreamPool
 from gllm.http.server import HttpRequest, ResponseWriter
 
@@ -40,12 +43,15 @@ class BalancerApp:
         self.pool = UpstreamPool(connect_timeout=config.connect_timeout)
         self.store = StateStore(Path(config.state_file)) if config.state_file else None
         self.admission = Admission(config.max_queue, config.queue_timeout)
+        self.stats = StatsWindow()
+        self.metrics = BalancerMetrics(self.cluster, config.policy, self.stats, queue=self.admission)
         self.dispatcher = Dispatcher(
             self.cluster,
             Proxy(self.pool, config.proxy),
             config.retry,
             rng,
             self.admission,
+            self.metrics,
             config.max_in_flight_per_worker,
             config.access_log,
         )
@@ -64,12 +70,14 @@ class BalancerApp:
             config.load_model_timeout,
             config.release_timeout,
             self.persist,
+            self.metrics,
         )
         self.router = Router(config.admin_key)
         OpenAIRoutes(self.cluster, self.dispatcher).register(self.router)
         ControlRoutes(self.cluster, self.pool, config, self.monitor, self.operations, self.persist).register(
             self.router
         )
+        ObserveRoutes(self.cluster, self.metrics, self.stats, config).register(self.router)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: HttpRequest, writer: ResponseWriter) -> None:
@@ -94,6 +102,7 @@ class BalancerApp:
             )
         self._spawn(self.monitor.run())
         self._spawn(self.health.run())
+        self._spawn(self.stats.run(self.cluster.registry.all))
         if self.config.load_model:
             self.cluster.model = self.config.load_model  # known at once, even before the workers answer
             self._spawn(self._initial_load(self.config.load_model))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ import orjson
 from gllm.balancer.backpressure import Admission, QueueFull
 from gllm.balancer.cluster import Cluster, Unavailable
 from gllm.balancer.failover import continuation, read_progress
+from gllm.balancer.metrics import BalancerMetrics
 from gllm.balancer.policies import RoutingContext
 from gllm.balancer.proxy import Exchange, Proxy, StreamBroken, WorkerFailed
 from gllm.balancer.registry import Worker
@@ -34,6 +36,7 @@ class Dispatcher:
         retry: RetrySettings,
         rng: random.Random,
         admission: Admission,
+        metrics: BalancerMetrics,
         cap: int | None = None,
         access_log: bool = False,
     ) -> None:
@@ -44,6 +47,7 @@ class Dispatcher:
         self._admission = admission
         self._cap = cap
         self._access_log = access_log
+        self._metrics = metrics
         self._ids = RequestIds()
         self.retries = 0
         self.failovers = 0
@@ -74,17 +78,29 @@ class Dispatcher:
             self.active -= 1
             if not self.active:
                 self.idle.set()
-            if self._access_log:
-                log_access(record, self._cluster.policy.name)
+            self._done(exchange)
+
+    def _done(self, exchange: Exchange) -> None:
+        """Account for a finished request: metrics, statistics and the access log."""
+        record = exchange.record
+        if exchange.writer.status:
+            record.status = exchange.writer.status  # an answer the balancer made itself
+        elapsed = time.perf_counter() - record.started
+        chunks = len(record.relay.events) if record.relay is not None else 0
+        self._metrics.request_done(
+            record.path, record.status, record.worker, record.ttfb, elapsed, chunks, record.error
+        )
+        if self._access_log:
+            log_access(record, self._cluster.policy.name)
 
     async def _dispatch(self, exchange: Exchange, payload: dict[str, Any]) -> None:
-        request, writer, record = exchange.request, exchange.writer, exchange.record
+        request, record = exchange.request, exchange.record
         model = payload.get("model")
         ctx = RoutingContext(model if isinstance(model, str) else None, payload, request.headers)
         tried: list[Worker] = []
         last: WorkerFailed | None = None
         for attempt in range(1, self._retry.max_attempts + 1):
-            worker = await self._choose(ctx, tried, writer, last)
+            worker = await self._choose(ctx, tried, exchange, last)
             if worker is None:
                 return
             try:
@@ -94,6 +110,8 @@ class Dispatcher:
                 last = exc
                 worker.last_error = str(exc)
                 tried.append(worker)
+                if exc.timed_out:
+                    self._metrics.timeout("upstream")
                 log.warning(
                     "request %s: worker %s failed (attempt %d, policy %s): %s",
                     record.id.decode(),
@@ -112,35 +130,48 @@ class Dispatcher:
             if attempt < self._retry.max_attempts:
                 self.retries += 1
                 record.retries += 1
+                self._metrics.retry("timeout" if last.timed_out else "status" if last.status else "connect")
                 await asyncio.sleep(self._retry.backoff(attempt, self._rng))
         assert last is not None
-        self._send_failure(writer, last)
+        self._send_failure(exchange, last)
 
     async def _choose(
-        self, ctx: RoutingContext, tried: list[Worker], writer: ResponseWriter, last: WorkerFailed | None
+        self, ctx: RoutingContext, tried: list[Worker], exchange: Exchange, last: WorkerFailed | None
     ) -> Worker | None:
         candidates = self._cluster.candidates(ctx.model, tried, self._cap)
         while isinstance(candidates, Unavailable) and candidates.saturated:
+            waited = time.perf_counter()
             try:
                 admitted = await self._admission.wait()
             except QueueFull as exc:
-                send_error(
-                    writer, 429, f"Too many requests waiting: {exc}", "queue_full", ((b"retry-after", b"1"),)
-                )
-                return None
-            if not admitted:
+                admitted, message = False, f"Too many requests waiting: {exc}"
+            else:
                 message = f"No worker freed up within {self._admission.timeout:g}s"
-                send_error(writer, 429, message, "queue_timeout", ((b"retry-after", b"1"),))
+            if not admitted:
+                self._metrics.queue_rejected()
+                self._refuse(exchange, 429, message, "queue_full", 1)
                 return None
+            self._metrics.queue_wait(time.perf_counter() - waited)
             candidates = self._cluster.candidates(ctx.model, tried, self._cap)
         if isinstance(candidates, Unavailable):
             if last is not None and tried:
-                self._send_failure(writer, last)
+                self._send_failure(exchange, last)
             else:
-                retry = ((b"retry-after", b"%d" % candidates.retry_after),) if candidates.retry_after else ()
-                send_error(writer, candidates.status, candidates.message, candidates.code, retry)
+                self._refuse(
+                    exchange, candidates.status, candidates.message, candidates.code, candidates.retry_after
+                )
             return None
-        return self._cluster.policy.choose(candidates, ctx)
+        worker = self._cluster.policy.choose(candidates, ctx)
+        self._metrics.route_decision(self._cluster.policy.name)
+        return worker
+
+    def _refuse(
+        self, exchange: Exchange, status: int, message: str, code: str, retry_after: int | None
+    ) -> None:
+        """Answer with the balancer's own OpenAI-style error."""
+        exchange.record.error = message
+        retry = ((b"retry-after", b"%d" % retry_after),) if retry_after else ()
+        send_error(exchange.writer, status, message, code, retry)
 
     async def _forward(
         self, worker: Worker, exchange: Exchange, body: bytes, continuing: SseRelay | None = None
@@ -151,17 +182,18 @@ class Dispatcher:
             if self._cap is not None:
                 self._admission.notify()  # a slot on `worker` is free again
 
-    def _send_failure(self, writer: ResponseWriter, last: WorkerFailed) -> None:
+    def _send_failure(self, exchange: Exchange, last: WorkerFailed) -> None:
+        exchange.record.error = str(last)
         if last.answer is not None:
-            self._proxy.send_answer(writer, last.answer)
+            exchange.record.status = last.answer[0].status
+            self._proxy.send_answer(exchange.writer, last.answer)
         elif last.timed_out:
-            send_error(writer, 504, f"No worker answered in time: {last}", "worker_timeout")
+            self._refuse(exchange, 504, f"No worker answered in time: {last}", "worker_timeout", None)
         elif last.status is not None:
-            send_error(
-                writer, last.status, f"No worker could serve the request: {last}", "worker_unavailable"
-            )
+            message = f"No worker could serve the request: {last}"
+            self._refuse(exchange, last.status, message, "worker_unavailable", None)
         else:
-            send_error(writer, 502, f"No worker could be reached: {last}", "worker_unreachable")
+            self._refuse(exchange, 502, f"No worker could be reached: {last}", "worker_unreachable", None)
 
     async def _fail_over(
         self,
@@ -191,6 +223,7 @@ class Dispatcher:
             worker = self._cluster.policy.choose(candidates, ctx)
             self.failovers += 1
             record.failovers += 1
+            self._metrics.failover("mid_stream")
             log.info(
                 "request %s: continuing a broken stream on %s after %d chunks",
                 record.id.decode(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import orjson
 
 from gllm.balancer.cluster import Cluster
 from gllm.balancer.fanout import CallResult, call_all
+from gllm.balancer.metrics import BalancerMetrics
 from gllm.balancer.monitor import StatusMonitor, apply_control_reply
 from gllm.http.client import UpstreamPool
 
@@ -27,6 +29,7 @@ class ClusterOperations:
         load_timeout: float,
         release_timeout: float,
         on_change: Callable[[], None],
+        metrics: BalancerMetrics,
     ) -> None:
         self._cluster = cluster
         self._pool = pool
@@ -34,6 +37,7 @@ class ClusterOperations:
         self._load_timeout = load_timeout
         self._release_timeout = release_timeout
         self._on_change = on_change
+        self._metrics = metrics
 
     async def load_model(self, request: dict[str, Any]) -> list[CallResult]:
         """Make `request["model_path"]` the cluster model and forward the request to every worker."""
@@ -42,9 +46,11 @@ class ClusterOperations:
         self._on_change()
         workers = self._cluster.registry.all()
         log.info("loading model %s on %d worker(s)", model, len(workers))
+        started = time.perf_counter()
         results = await call_all(
             self._pool, workers, "POST", "/load_model", orjson.dumps(request), self._load_timeout
         )
+        self._account("load_model", results, started)
         for result in results:
             apply_control_reply(result.worker, result, model)
         self._monitor.wake()
@@ -57,8 +63,14 @@ class ClusterOperations:
         self._on_change()
         workers = self._cluster.registry.all()
         log.info("releasing gpus on %d worker(s)", len(workers))
+        started = time.perf_counter()
         results = await call_all(self._pool, workers, "POST", "/release_gpus", b"", self._release_timeout)
+        self._account("release_gpus", results, started)
         for result in results:
             apply_control_reply(result.worker, result, None)
         self._monitor.wake()
         return results
+
+    def _account(self, name: str, results: list[CallResult], started: float) -> None:
+        outcome = "ok" if all(r.ok for r in results) else "failed"
+        self._metrics.operation(name, outcome, time.perf_counter() - started)

@@ -40,6 +40,7 @@ class RequestRecord:
 
     __slots__ = (
         "body",
+        "error",
         "failovers",
         "id",
         "path",
@@ -65,6 +66,7 @@ class RequestRecord:
         self.failovers = 0
         self.body: bytes | None = None  # a buffered answer, kept by reference for the access log's usage
         self.relay: SseRelay | None = None  # a tracked stream's events, for the same reason
+        self.error: str | None = None  # why the balancer answered with an error of its own
 
     def first_byte(self, status: int) -> None:
         """The worker's response head arrived."""

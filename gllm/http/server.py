@@ -52,7 +52,7 @@ class HttpRequest:
 class ResponseWriter:
     """Writes the response to one request, either whole (`send`) or in pieces (`write` then `finish`)."""
 
-    __slots__ = ("_conn", "close_after", "extra_head", "finished", "http11", "started")
+    __slots__ = ("_conn", "close_after", "extra_head", "finished", "http11", "started", "status")
 
     def __init__(self, conn: HttpConnection, keep_alive: bool, http11: bool) -> None:
         self._conn = conn
@@ -61,6 +61,7 @@ class ResponseWriter:
         self.started = False
         self.finished = False
         self.extra_head = b""  # header lines every response to this request carries (e.g. its request id)
+        self.status = 0  # the status of an answer made with send() (relayed answers are the caller's to note)
 
     @property
     def disconnected(self) -> bool:
@@ -88,6 +89,7 @@ class ResponseWriter:
         headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         """Send a complete response with a Content-Length, then finish."""
+        self.status = status
         extra = b"".join(b"%s: %s\r\n" % h for h in headers)
         self.write(
             b"%scontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n%s"
