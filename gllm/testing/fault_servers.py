@@ -148,11 +148,17 @@ class FrontServers:
         async def health(request: web.Request) -> web.StreamResponse:
             return web.Response(text="ok")
 
+        async def control(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            return web.json_response({"status": "ok"})
+
         app = web.Application()
         app.router.add_get("/health", health)
         for prefix in ("", "/v1"):
             app.router.add_post(prefix + "/completions", worker.completion)
             app.router.add_post(prefix + "/chat/completions", worker.completion)
+            app.router.add_post(prefix + "/load_model", control)
+            app.router.add_post(prefix + "/release_gpus", control)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
