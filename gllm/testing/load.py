@@ -51,6 +51,7 @@ class Outcome:
     ids: tuple[str, ...] = ()
     events: int = 0
     text: str = ""
+    pieces: int = 0  # content chunks received (tokens, on the simulator)
     started: float = 0.0  # monotonic time the last attempt was sent
     finished: float = 0.0
     retry_causes: list[str] = field(default_factory=list)  # why each earlier attempt was retried
@@ -70,6 +71,7 @@ class StreamCheck:
     ids: tuple[str, ...]
     events: int
     text: str
+    pieces: int = 0  # chunks with non-empty content (one token each on vLLM and the simulator)
 
 
 def check_stream(body: bytes) -> StreamCheck:
@@ -92,7 +94,10 @@ def check_stream(body: bytes) -> StreamCheck:
         if data == "[DONE]":
             if position != len(events) - 1:
                 return StreamCheck(False, f"[DONE] at event {position} of {len(events)}", (), 0, "")
-            return StreamCheck(True, None, tuple(dict.fromkeys(ids)), len(events), "".join(pieces))
+            text = "".join(pieces)
+            return StreamCheck(
+                True, None, tuple(dict.fromkeys(ids)), len(events), text, sum(map(bool, pieces))
+            )
         try:
             chunk = json.loads(data)
         except ValueError:
@@ -272,6 +277,7 @@ class LoadDriver:
             verdict = check_stream(received)
             outcome.ok, outcome.error = verdict.ok, verdict.error
             outcome.ids, outcome.events, outcome.text = verdict.ids, verdict.events, verdict.text
+            outcome.pieces = verdict.pieces
             return not verdict.ok
         try:
             answer = json.loads(received)

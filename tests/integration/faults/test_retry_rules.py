@@ -210,3 +210,21 @@ class TestBreaker:
             for _ in range(20):
                 assert http.post("/v1/completions", json={}).status_code == 200
             assert view(http)[dead]["breaker"] == "open"
+
+    def test_client_disconnects_do_not_open_the_breaker(
+        self, make_balancer: MakeBalancer, farm: FakeWorkerFarm
+    ) -> None:
+        """A client that hangs up mid-stream is not the worker's failure: its breaker stays closed."""
+        balancer = make_balancer(health_interval=3600.0, breaker_failures=2, breaker_open_seconds=60.0)
+        worker = farm.add(WorkerBehaviour(stream_chunks=50, chunk_delay=0.05))
+        with httpx.Client(base_url=balancer.url, timeout=30) as http:
+            register(http, worker.url)
+            for _ in range(3):
+                with httpx.Client(base_url=balancer.url, timeout=30) as impatient:
+                    body = {"prompt": "p", "stream": True}
+                    with impatient.stream("POST", "/v1/completions", json=body) as response:
+                        next(response.iter_bytes())  # one chunk, then the client goes away
+                wait_until(lambda: view(http)[worker.url]["in_flight"] == 0, what="cancelled stream released")
+            row = view(http)[worker.url]
+            assert (row["breaker"], row["consecutive_failures"]) == ("closed", 0)
+            assert http.post("/v1/completions", json={"prompt": "p"}).status_code == 200

@@ -78,6 +78,9 @@ class TestWorkerKilled:
         assert figures["failed"] == 0, report.describe_failures() + "\n" + procs.describe()
         assert figures["streams_continued"] >= 1, "no stream was in flight on the victim when it died"
         assert failovers >= figures["streams_continued"]
+        # The budget carries over the break: every stream, continued or not, has exactly max_tokens tokens.
+        spec = load.spec
+        assert {o.pieces for o in report.outcomes if o.stream} == {spec.stream_max_tokens}
         detection = UNHEALTHY_THRESHOLD * (HEALTH_INTERVAL + HEALTH_TIMEOUT) + HEALTH_INTERVAL
         assert ejected_after <= detection + SLACK
         view = balancer.workers()
