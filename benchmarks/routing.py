@@ -51,7 +51,9 @@ def run_async(coro: Any) -> Any:
     return uvloop.run(coro)
 
 
-def measure(workload: Workload, target: Target, ports: list[int], logs: Path) -> dict[str, Any]:
+def measure(
+    workload: Workload, target: Target, ports: list[int], logs: Path, max_seconds: float = 25.0
+) -> dict[str, Any]:
     """One run on fresh engines and a fresh router; returns the result row."""
     row: dict[str, Any] = {"workload": workload.key, "target": target.name}
     missing = target.missing()
@@ -67,7 +69,7 @@ def measure(workload: Workload, target: Target, ports: list[int], logs: Path) ->
         )
         router.wait_ready()
         hits0, queries0 = engines.prefix_cache_counts()
-        result = run_async(run_workload(router.url, workload))
+        result = run_async(run_workload(router.url, workload, max_seconds))
         hits1, queries1 = engines.prefix_cache_counts()
     except RuntimeError as exc:
         return {**row, "skipped": str(exc)}
@@ -91,6 +93,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--gllm-option", action="append", default=[], metavar="POLICY:KEY=VALUE", help="a GLLM policy option"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=25.0, help="no request starts later in a run (slow routers)"
     )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where results are written")
     args = parser.parse_args()
@@ -118,7 +123,7 @@ def main() -> int:
     for workload in workloads:
         print(f"== {workload.key} {workload.title}: {workload.count} requests", flush=True)
         for target in targets:
-            row = measure(workload, target, ports, logs)
+            row = measure(workload, target, ports, logs, args.max_seconds)
             rows.append(row)
             if "skipped" in row:
                 print(f"  {target.name:<22} skipped: {row['skipped']}", flush=True)
@@ -127,7 +132,7 @@ def main() -> int:
                     f"  {target.name:<22} {row['req_s']:6.1f} req/s {row['out_tok_s']:6.0f} tok/s "
                     f"ttft p50 {row['ttft_p50'] * 1000:6.0f} p99 {row['ttft_p99'] * 1000:6.0f} ms "
                     f"e2e p50 {row['e2e_p50']:5.2f} p99 {row['e2e_p99']:5.2f} s hit {row['hit_rate'] * 100:5.1f}% "
-                    f"err {row['errors']}",
+                    f"err {row['errors']}" + (" (capped)" if row["capped"] else ""),
                     flush=True,
                 )
     elapsed = time.monotonic() - started

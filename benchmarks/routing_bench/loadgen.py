@@ -38,6 +38,7 @@ class RunResult:
 
     outcomes: list[Outcome] = field(default_factory=list)
     wall: float = 0.0
+    capped: bool = False
 
     def summary(self) -> dict[str, Any]:
         """Counts, throughput and latency percentiles."""
@@ -51,6 +52,7 @@ class RunResult:
                 errors[o.error[:60]] = errors.get(o.error[:60], 0) + 1
         return {
             "ok": len(good),
+            "capped": self.capped,
             "errors": len(self.outcomes) - len(good),
             "error_kinds": errors,
             "wall_s": round(self.wall, 3),
@@ -124,13 +126,17 @@ async def _closed(
     return outcomes
 
 
-async def _sessions(http: aiohttp.ClientSession, url: str, sessions: list[Session]) -> list[Outcome]:
+async def _sessions(
+    http: aiohttp.ClientSession, url: str, sessions: list[Session], stop_at: float
+) -> list[Outcome]:
     outcomes: list[Outcome] = []
 
     async def converse(session: Session) -> None:
         messages: list[dict[str, str]] = [{"role": "system", "content": session.system}]
         headers = {"X-Session-ID": session.key}
         for user_text, max_tokens in zip(session.user_turns, session.max_tokens, strict=True):
+            if time.perf_counter() >= stop_at:
+                return
             messages.append({"role": "user", "content": user_text})
             body = Request(list(messages), max_tokens).body()
             outcome = await send(http, url, body, headers)
@@ -142,12 +148,14 @@ async def _sessions(http: aiohttp.ClientSession, url: str, sessions: list[Sessio
 
 
 async def _poisson(
-    http: aiohttp.ClientSession, url: str, requests: list[Request], rate: float, seed: int
+    http: aiohttp.ClientSession, url: str, requests: list[Request], rate: float, seed: int, stop_at: float
 ) -> list[Outcome]:
     rng = random.Random(seed)
     tasks: list[asyncio.Task[Outcome]] = []
     due = time.perf_counter()
     for req in requests:
+        if time.perf_counter() >= stop_at:
+            break
         due += rng.expovariate(rate)
         delay = due - time.perf_counter()
         if delay > 0:
@@ -156,20 +164,21 @@ async def _poisson(
     return list(await asyncio.gather(*tasks))
 
 
-async def run_workload(base_url: str, workload: Workload, seed: int = 0) -> RunResult:
-    """Run a workload against `base_url` and return every outcome."""
+async def run_workload(base_url: str, workload: Workload, max_seconds: float, seed: int = 0) -> RunResult:
+    """Run a workload against `base_url`; no request is started after `max_seconds` (a capped run)."""
     url = base_url + "/v1/chat/completions"
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         start = time.perf_counter()
+        stop_at = start + max_seconds
         if workload.mode == "closed":
-            outcomes = await _closed(http, url, workload.requests, workload.concurrency)
+            outcomes = await _closed(http, url, workload.requests, workload.concurrency, stop_at)
         elif workload.mode == "sessions":
-            outcomes = await _sessions(http, url, workload.sessions)
+            outcomes = await _sessions(http, url, workload.sessions, stop_at)
         else:
-            outcomes = await _poisson(http, url, workload.requests, workload.rate, seed)
-        return RunResult(outcomes, time.perf_counter() - start)
+            outcomes = await _poisson(http, url, workload.requests, workload.rate, seed, stop_at)
+        return RunResult(outcomes, time.perf_counter() - start, len(outcomes) < workload.count)
 
 
 async def probe(base_url: str, headers: dict[str, str] | None = None) -> bool:

@@ -34,7 +34,9 @@ def table(rows: Sequence[Row], titles: dict[str, str]) -> str:
         out.append(
             f"| {row['workload']} {titles.get(row['workload'], '')} | {row['target']} | {row['req_s']:.1f} "
             f"| {row['out_tok_s']:.0f} | {_ms(row['ttft_p50'])} | {_ms(row['ttft_p99'])} | {_s(row['e2e_p50'])} "
-            f"| {_s(row['e2e_p99'])} | {row['hit_rate'] * 100:.1f} | {row['errors']} |"
+            f"| {_s(row['e2e_p99'])} | {row['hit_rate'] * 100:.1f} | {row['errors']}"
+            + (f" (capped at {row['ok'] + row['errors']} requests)" if row.get("capped") else "")
+            + " |"
         )
     return "\n".join(out) + "\n"
 

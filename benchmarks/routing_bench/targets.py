@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shlex
@@ -52,7 +53,7 @@ class Target:
     def command(self, port: int, workers: list[str], metrics_port: int) -> list[str]:
         """The router's command line."""
         if self.router == "gllm":
-            prefix = shlex.split(os.environ.get("GLLM_BALANCER_CMD", "")) or [sys.executable, "-m", "gllm"]
+            prefix = shlex.split(os.environ.get("GLLM_BALANCER_CMD", "")) or gllm_command()
             cmd = [*prefix, "start-balancer", "--ip", HOST, "--port", str(port), "--policy", self.policy]
             cmd += ["--log-level", "warning"]
             for option in self.options:
@@ -70,6 +71,20 @@ class Target:
                 "warn",
             ]
         return [str(self.executable()), *common, "--log-level", "error"]
+
+
+@functools.cache
+def gllm_command() -> list[str]:
+    """`python -m gllm`, or the shim that adds policy options and the metrics scraper if the CLI lacks them."""
+    help_text = subprocess.run(
+        [sys.executable, "-m", "gllm", "start-balancer", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    if "--policy-option" in help_text:
+        return [sys.executable, "-m", "gllm"]
+    return [sys.executable, str(Path(__file__).with_name("balancer_shim.py"))]
 
 
 def all_targets() -> list[Target]:
