@@ -112,13 +112,13 @@ async def send(
 
 
 async def _closed(
-    http: aiohttp.ClientSession, url: str, requests: list[Request], concurrency: int
+    http: aiohttp.ClientSession, url: str, requests: list[Request], concurrency: int, stop_at: float
 ) -> list[Outcome]:
     queue = list(reversed(requests))
     outcomes: list[Outcome] = []
 
     async def worker() -> None:
-        while queue:
+        while queue and time.perf_counter() < stop_at:
             req = queue.pop()
             outcomes.append(await send(http, url, req.body(), req.headers))
 

@@ -71,11 +71,11 @@ def short_chats(rng: random.Random, count: int) -> list[Request]:
     ]
 
 
-def w1_independent(scale: float, seed: int = 1) -> Workload:
-    """Independent short chats at concurrency 96 (of 128 batch slots)."""
+def w1_independent(scale: float, capacity: float, seed: int = 1) -> Workload:
+    """Independent short chats arriving (Poisson) at 85% of the cluster's capacity."""
     rng = random.Random(seed)
     return Workload(
-        "w1", "independent short chats", "closed", short_chats(rng, int(400 * scale)), concurrency=96
+        "w1", "independent short chats", "poisson", short_chats(rng, int(400 * scale)), rate=0.85 * capacity
     )
 
 
