@@ -67,6 +67,11 @@ class CircuitBreaker:
         if self.state is BreakerState.HALF_OPEN:
             self._trials += 1
 
+    def release(self) -> None:
+        """A request ended without telling anything about the worker (the client left): free its trial."""
+        if self.state is BreakerState.HALF_OPEN:
+            self._trials = max(0, self._trials - 1)
+
     def record(self, success: bool) -> None:
         """A request ended: success, or a failure (connect error, timeout, 5xx, broken stream)."""
         if self.state is BreakerState.HALF_OPEN:

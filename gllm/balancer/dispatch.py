@@ -144,12 +144,12 @@ class Dispatcher:
             try:
                 admitted = await self._admission.wait()
             except QueueFull as exc:
-                admitted, message = False, f"Too many requests waiting: {exc}"
+                admitted, message, code = False, f"Too many requests waiting: {exc}", "queue_full"
             else:
-                message = f"No worker freed up within {self._admission.timeout:g}s"
+                message, code = f"No worker freed up within {self._admission.timeout:g}s", "queue_timeout"
             if not admitted:
                 self._metrics.queue_rejected()
-                self._refuse(exchange, 429, message, "queue_full", 1)
+                self._refuse(exchange, 429, message, code, 1)
                 return None
             self._metrics.queue_wait(time.perf_counter() - waited)
             candidates = self._cluster.candidates(ctx.model, tried, self._cap)
@@ -212,8 +212,10 @@ class Dispatcher:
             progress = read_progress(relay.text())
             if progress is None:
                 break
-            if progress.finished:
-                relay.finish()  # everything was delivered but the end of the stream
+            if progress.finished:  # everything was delivered but the end of the stream
+                if b"[DONE]" not in relay.text():
+                    relay.feed(b"data: [DONE]\n\n")
+                relay.finish()
                 writer.finish()
                 return
             body = continuation(exchange.path, payload, progress)

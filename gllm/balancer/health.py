@@ -30,8 +30,16 @@ class HealthSettings:
 
 
 def record_probe(worker: Worker, result: CallResult, settings: HealthSettings) -> None:
-    """Count one probe: `healthy` is its result; `ejected` flips only after enough results in a row."""
+    """Count one probe: `healthy` is its result; `ejected` flips only after enough results in a row.
+
+    A worker that says it is not serving (loading, failed, released) answers 503 by design: that is its state,
+    known from its status route, not a health failure, so it neither counts toward nor keeps an ejection.
+    """
     worker.healthy = result.ok
+    if not worker.state_allows:
+        worker.health_failures = worker.health_successes = 0
+        worker.ejected = False
+        return
     if result.ok:
         worker.health_successes += 1
         worker.health_failures = 0

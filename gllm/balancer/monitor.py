@@ -36,6 +36,9 @@ def apply_status(worker: Worker, payload: dict[str, Any]) -> None:
             state = WorkerState.UNKNOWN
         if state is not worker.state:
             log.info("worker %s: %s -> %s", worker.address, worker.state.value, state.value)
+            if state is WorkerState.READY:
+                worker.ejected = False  # a freshly ready engine starts with a clean slate
+                worker.health_failures = 0
             worker.state = state
     if "model" in payload:
         model = payload["model"]

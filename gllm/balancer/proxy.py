@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from gllm.balancer.registry import Worker
@@ -105,6 +106,7 @@ class Proxy:
         worker.breaker.on_start()
         conn: UpstreamConnection | None = None
         success = False
+        cancelled = False
         try:
             conn = await self._exchange(worker, data, tracked)
             head = await self._head(conn, worker)
@@ -126,9 +128,15 @@ class Proxy:
             success = head.status < 500
             if continuing is None:
                 writer.finish(close=head.close_delimited)
+        except asyncio.CancelledError:
+            cancelled = True  # the client went away: says nothing about the worker
+            raise
         finally:
             worker.in_flight -= 1
-            worker.breaker.record(success)
+            if cancelled:
+                worker.breaker.release()
+            else:
+                worker.breaker.record(success)
             if conn is not None:
                 conn.abort()  # failed or cancelled (client gone): drop it so the engine stops generating
 
@@ -215,6 +223,7 @@ class Proxy:
         try:
             await conn.relay(relay.feed)
         except UpstreamError as exc:
+            relay.drop_partial()
             raise StreamBroken(f"stream broke: {exc}", relay) from exc
         relay.finish()
 

@@ -36,6 +36,10 @@ class SseRelay:
         self.events.append(whole)
         self._write(b"%x\r\n%s\r\n" % (len(whole), whole))
 
+    def drop_partial(self) -> None:
+        """Forget an unterminated event: its worker died mid-event, and it must not prefix another's events."""
+        self._pending = b""
+
     def finish(self) -> None:
         """The worker's stream ended: forward any unterminated tail and end the chunked body."""
         if self._pending:

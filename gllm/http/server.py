@@ -158,6 +158,7 @@ class HttpConnection(asyncio.Protocol):
         self._too_large = False
         self._queue: deque[HttpRequest] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._rejection: tuple[int, str] | None = None  # protocol error held until earlier answers are out
         self.writable = asyncio.Event()
         self.writable.set()
         self.pause_listener: Callable[[], None] | None = None
@@ -299,9 +300,11 @@ class HttpConnection(asyncio.Protocol):
             self.transport = None
             return
         if self._queue:
-            if len(self._queue) == self._limits.max_pipeline:
+            if len(self._queue) == self._limits.max_pipeline and self._rejection is None:
                 transport.resume_reading()
             self._start(self._queue.popleft())
+        elif self._rejection is not None:
+            self._reject(*self._rejection)
 
     def close_if_idle(self, since: float) -> None:
         """Close the connection when no request is open and nothing arrived after `since`."""
@@ -310,16 +313,20 @@ class HttpConnection(asyncio.Protocol):
             self.transport = None
 
     def _reject(self, status: int, message: str) -> None:
-        """Answer a protocol-level error and close the connection."""
+        """Answer a protocol-level error and close the connection (after answering earlier requests)."""
         transport = self.transport
         if transport is None:
             return
-        if self._task is None:
-            body = _error_body(message.replace('"', "'"), "invalid_request_error", status)
-            transport.write(
-                b"%scontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
-                % (status_line(status), len(body), body)
-            )
+        if self._task is not None:
+            # Requests before the bad bytes are answered first, in order; then this error, then the close.
+            self._rejection = (status, message)
+            transport.pause_reading()
+            return
+        body = _error_body(message.replace('"', "'"), "invalid_request_error", status)
+        transport.write(
+            b"%scontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+            % (status_line(status), len(body), body)
+        )
         transport.close()
         self.transport = None
 
