@@ -33,13 +33,10 @@ def record_probe(worker: Worker, result: CallResult, settings: HealthSettings) -
     """Count one probe: `healthy` is its result; `ejected` flips only after enough results in a row.
 
     A worker that says it is not serving (loading, failed, released) answers 503 by design: that is its state,
-    known from its status route, not a health failure, so it neither counts toward nor keeps an ejection.
+    known from its status route, not an outage, so its failed probes are counted but never eject it (and its
+    ejection is cleared when it reports ready again, see monitor.apply_status).
     """
     worker.healthy = result.ok
-    if not worker.state_allows:
-        worker.health_failures = worker.health_successes = 0
-        worker.ejected = False
-        return
     if result.ok:
         worker.health_successes += 1
         worker.health_failures = 0
@@ -50,7 +47,7 @@ def record_probe(worker: Worker, result: CallResult, settings: HealthSettings) -
     worker.health_failures += 1
     worker.health_successes = 0
     worker.last_error = f"health check failed: {result.describe()}"
-    if not worker.ejected and worker.health_failures >= settings.unhealthy_threshold:
+    if worker.state_allows and not worker.ejected and worker.health_failures >= settings.unhealthy_threshold:
         log.warning("worker %s ejected after %d failed health checks", worker.address, worker.health_failures)
         worker.ejected = True
         worker.ejections += 1
