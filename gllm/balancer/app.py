@@ -14,6 +14,8 @@ from gllm.balancer.cluster import Cluster
 from gllm.balancer.config import BalancerConfig
 from gllm.balancer.control_routes import ControlRoutes
 from gllm.balancer.dispatch import Dispatcher
+from gllm.balancer.engine_load import EngineLoadTable
+from gllm.balancer.engine_metrics import EngineMetricsScraper
 from gllm.balancer.fanout import failures
 from gllm.balancer.health import HealthChecker
 from gllm.balancer.metrics import BalancerMetrics
@@ -21,7 +23,7 @@ from gllm.balancer.monitor import StatusMonitor
 from gllm.balancer.observe_routes import ObserveRoutes
 from gllm.balancer.openai_routes import OpenAIRoutes
 from gllm.balancer.operations import ClusterOperations
-from gllm.balancer.policies import make_policy
+from gllm.balancer.policies import PolicyOptions, make_policy, uses_engine_metrics
 from gllm.balancer.proxy import Proxy
 from gllm.balancer.registry import Registry, normalize_address
 from gllm.balancer.router import Router
@@ -39,8 +41,23 @@ class BalancerApp:
     def __init__(self, config: BalancerConfig) -> None:
         self.config = config
         rng = random.Random(config.seed)
-        self.cluster = Cluster(Registry(config.breaker), make_policy(config.policy, config.check_size, rng))
+        self.engine_loads = EngineLoadTable(max_age=3 * config.engine_metrics_interval)
+        policy = make_policy(
+            config.policy,
+            config.check_size,
+            rng,
+            PolicyOptions.parse(config.policy_options),
+            self.engine_loads,
+        )
+        self.cluster = Cluster(Registry(config.breaker), policy)
         self.pool = UpstreamPool(connect_timeout=config.connect_timeout)
+        self.scraper = EngineMetricsScraper(
+            self.pool,
+            self.cluster.registry.all,
+            self.engine_loads,
+            interval=config.engine_metrics_interval,
+            timeout=config.health_timeout,
+        )
         self.store = StateStore(Path(config.state_file)) if config.state_file else None
         self.admission = Admission(config.max_queue, config.queue_timeout)
         self.stats = StatsWindow()
@@ -103,6 +120,8 @@ class BalancerApp:
         self._spawn(self.monitor.run())
         self._spawn(self.health.run())
         self._spawn(self.stats.run(self.cluster.registry.all))
+        if uses_engine_metrics(self.config.policy):
+            self._spawn(self.scraper.run())
         if self.config.load_model:
             self.cluster.model = self.config.load_model  # known at once, even before the workers answer
             self._spawn(self._initial_load(self.config.load_model))

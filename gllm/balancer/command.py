@@ -27,6 +27,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-model", default=None, metavar="MODEL", help="ask every worker to load MODEL")
     parser.add_argument("--policy", default="least_busy", choices=sorted(POLICIES), help="routing policy")
     parser.add_argument(
+        "--policy-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="per-policy option, repeatable (see docs/routing.md)",
+    )
+    parser.add_argument(
+        "--engine-metrics-interval", type=float, default=1.0, help="seconds between engine metric scrapes"
+    )
+    parser.add_argument(
         "--check-size",
         type=int,
         default=None,
@@ -103,6 +113,8 @@ def config_from_args(args: argparse.Namespace) -> BalancerConfig:
         existing_workers=tuple(args.existing_workers),
         load_model=args.load_model,
         policy=args.policy,
+        policy_options=tuple(args.policy_option),
+        engine_metrics_interval=args.engine_metrics_interval,
         check_size=args.check_size if args.check_size is not None else env_check_size(),
         admin_key=args.admin_key or os.environ.get("GLLM_ADMIN_KEY") or None,
         max_body_bytes=args.max_body_bytes,

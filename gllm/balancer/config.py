@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 from dataclasses import dataclass, field
 
 from gllm.balancer.breaker import BreakerSettings
 from gllm.balancer.health import HealthSettings
+from gllm.balancer.policies import PolicyOptions, make_policy
 from gllm.balancer.proxy import ProxySettings
 from gllm.balancer.retry import RetrySettings
 
@@ -24,6 +26,8 @@ class BalancerConfig:
     existing_workers: tuple[str, ...] = ()
     load_model: str | None = None
     policy: str = "least_busy"
+    policy_options: tuple[str, ...] = ()  # raw KEY=VALUE strings, checked by the policy's factory
+    engine_metrics_interval: float = 1.0
     check_size: int = DEFAULT_CHECK_SIZE
     admin_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -68,6 +72,7 @@ class BalancerConfig:
             "status_fast_interval",
             "health_interval",
             "breaker_open_seconds",
+            "engine_metrics_interval",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be positive")
@@ -75,6 +80,8 @@ class BalancerConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be positive (or unset for no limit)")
+        # Build the policy once now so an unknown name or a misspelt option is an error at start.
+        make_policy(self.policy, self.check_size, random.Random(0), PolicyOptions.parse(self.policy_options))
         if self.max_in_flight_per_worker is not None and self.max_in_flight_per_worker < 1:
             raise ValueError("max in-flight per worker must be at least 1 (or unset for no cap)")
         if self.max_queue < 0 or self.queue_timeout <= 0 or self.drain_timeout < 0:

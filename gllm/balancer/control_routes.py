@@ -87,6 +87,7 @@ class ControlRoutes:
         if self._cluster.registry.remove(address) is None:
             send_error(writer, 404, f"Unknown worker {address}", "worker_not_found")
             return
+        self._cluster.policy.forget(address)
         log.info("worker removed: %s", address)
         self._on_change()
         send_text(writer, 200, f"Worker {address} removed")

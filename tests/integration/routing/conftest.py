@@ -1,14 +1,7 @@
-"""A real balancer in front of real simulated engines, with a chosen policy, its options and engine metrics.
-
-Until the balancer's config carries policy options and starts the engine-metrics scraper itself, `routed` builds
-the policy with `make_policy(..., options, loads=table)` and runs an EngineMetricsScraper on the balancer's own
-loop (through its pooled client): the same objects the app will build, installed after start.
-"""
+"""A real balancer in front of real simulated engines, with a chosen policy, its options and engine metrics."""
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +10,7 @@ import httpx
 import pytest
 
 from gllm.balancer.engine_load import EngineLoadTable
-from gllm.balancer.engine_metrics import EngineMetricsScraper
-from gllm.balancer.policies import make_policy
+from gllm.balancer.policies import uses_engine_metrics
 from gllm.sim import BackgroundSimCluster
 from gllm.testing.balancer import BalancerThread
 from gllm.testing.net import wait_until
@@ -67,13 +59,15 @@ def routed() -> Iterator[Callable[..., Routed]]:
         cluster = BackgroundSimCluster([fast_config(**sim) for _ in range(engines)])
         cluster.start()
         stack.append(cluster.stop)
-        balancer = BalancerThread(policy=policy).start()
+        policy_options = tuple(f"{key}={value}" for key, value in (options or {}).items())
+        if not metrics and uses_engine_metrics(policy):
+            policy_options += ("load_scoring=in_flight",)
+        balancer = BalancerThread(
+            policy=policy, policy_options=policy_options, engine_metrics_interval=0.1
+        ).start()
         stack.append(balancer.stop)
-        loads = EngineLoadTable(max_age=5.0) if metrics else None
-        if options or metrics:
-            scraping = _install(balancer, policy, options or {}, loads)
-            if scraping is not None:
-                stack.append(lambda: balancer.run(_cancel(scraping)))
+        assert balancer.app is not None
+        loads = balancer.app.engine_loads if metrics else None
         http = httpx.Client(base_url=balancer.url, timeout=30.0)
         stack.append(http.close)
         for url in cluster.urls:
@@ -90,29 +84,3 @@ def routed() -> Iterator[Callable[..., Routed]]:
     finally:
         for stop in reversed(stack):
             stop()
-
-
-def _install(
-    balancer: BalancerThread, policy: str, options: dict[str, str], loads: EngineLoadTable | None
-) -> asyncio.Task[None] | None:
-    """Replace the balancer's policy with one built with options and engine figures; start the scraper."""
-    app = balancer.app
-    assert app is not None
-    config = balancer.config
-
-    async def install() -> asyncio.Task[None] | None:
-        app.cluster.policy = make_policy(
-            policy, config.check_size, random.Random(config.seed), options, loads
-        )
-        if loads is None:
-            return None
-        scraper = EngineMetricsScraper(app.pool, app.cluster.registry.all, loads, interval=0.1, timeout=2.0)
-        return asyncio.get_running_loop().create_task(scraper.run())
-
-    task: asyncio.Task[None] | None = balancer.run(install())
-    return task
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
