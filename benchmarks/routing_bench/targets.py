@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import shlex
@@ -73,18 +72,9 @@ class Target:
         return [str(self.executable()), *common, "--log-level", "error"]
 
 
-@functools.cache
 def gllm_command() -> list[str]:
-    """`python -m gllm`, or the shim that adds policy options and the metrics scraper if the CLI lacks them."""
-    help_text = subprocess.run(
-        [sys.executable, "-m", "gllm", "start-balancer", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    if "--policy-option" in help_text:
-        return [sys.executable, "-m", "gllm"]
-    return [sys.executable, str(Path(__file__).with_name("balancer_shim.py"))]
+    """How this benchmark starts GLLM: the installed package, from this interpreter."""
+    return [sys.executable, "-m", "gllm"]
 
 
 def all_targets() -> list[Target]:
