@@ -29,7 +29,7 @@ from gllm.balancer.registry import Registry, normalize_address
 from gllm.balancer.router import Router
 from gllm.balancer.state_store import SavedState, StateStore
 from gllm.balancer.stats import StatsWindow
-from gllm.http.client import UpstreamPool
+from gllm.http.pool import UpstreamPool
 from gllm.http.server import HttpRequest, ResponseWriter
 
 log = logging.getLogger("gllm.balancer")

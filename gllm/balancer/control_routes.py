@@ -13,7 +13,7 @@ from gllm.balancer.operations import ClusterOperations
 from gllm.balancer.registry import normalize_address
 from gllm.balancer.responses import read_json_object, send_error, send_json, send_text
 from gllm.balancer.router import Router
-from gllm.http.client import UpstreamPool
+from gllm.http.pool import UpstreamPool
 from gllm.http.server import HttpRequest, ResponseWriter
 
 log = logging.getLogger("gllm.balancer")

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 from gllm.balancer.engine_load import EngineFigures, EngineLoadTable
 from gllm.balancer.registry import Worker
-from gllm.http.client import UpstreamError, UpstreamPool
+from gllm.http.client import UpstreamError
+from gllm.http.pool import UpstreamPool
 
 log = logging.getLogger("gllm.balancer")
 

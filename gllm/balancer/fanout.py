@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gllm.balancer.registry import Worker
-from gllm.http.client import ResponseHead, UpstreamError, UpstreamPool
+from gllm.http.client import ResponseHead, UpstreamError
+from gllm.http.pool import UpstreamPool
 
 _JSON_HEADERS = b"content-type: application/json\r\naccept: application/json\r\n"
 

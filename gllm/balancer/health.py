@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from gllm.balancer.fanout import CallResult, call_all
 from gllm.balancer.registry import Registry, Worker
-from gllm.http.client import UpstreamPool
+from gllm.http.pool import UpstreamPool
 
 log = logging.getLogger("gllm.balancer")
 

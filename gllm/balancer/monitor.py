@@ -11,7 +11,7 @@ import orjson
 
 from gllm.balancer.fanout import CallResult, call_all
 from gllm.balancer.registry import Registry, Worker, WorkerState
-from gllm.http.client import UpstreamPool
+from gllm.http.pool import UpstreamPool
 
 log = logging.getLogger("gllm.balancer")
 

@@ -13,7 +13,7 @@ from gllm.balancer.cluster import Cluster
 from gllm.balancer.fanout import CallResult, call_all
 from gllm.balancer.metrics import BalancerMetrics
 from gllm.balancer.monitor import StatusMonitor, apply_control_reply
-from gllm.http.client import UpstreamPool
+from gllm.http.pool import UpstreamPool
 
 log = logging.getLogger("gllm.balancer")
 

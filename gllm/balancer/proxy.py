@@ -14,13 +14,12 @@ from gllm.http.client import (
     UpstreamClosed,
     UpstreamConnection,
     UpstreamError,
-    UpstreamPool,
     UpstreamTimeout,
-    build_request,
-    decode_chunked,
 )
 from gllm.http.headers import end_to_end, status_line
+from gllm.http.pool import UpstreamPool
 from gllm.http.server import HttpRequest, ResponseWriter
+from gllm.http.wire import build_request, decode_chunked
 
 # A response with a Content-Length up to this size is collected and sent in one write (one syscall, and nothing
 # reaches the client before the worker has answered in full); longer or chunked bodies are relayed as they come.

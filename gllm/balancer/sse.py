@@ -23,6 +23,10 @@ class SseRelay:
 
     def feed(self, data: bytes) -> None:
         """Take body bytes from the worker; forward the complete events among them."""
+        if not self._pending and data[-2:] == b"\n\n":  # the usual case: whole events only
+            self.events.append(data)
+            self._write(b"%x\r\n%s\r\n" % (len(data), data))
+            return
         buf = self._pending + data if self._pending else data
         end = -1
         for boundary in _BOUNDARIES:

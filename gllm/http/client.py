@@ -1,4 +1,4 @@
-"""A pooled keep-alive HTTP/1.1 client for talking to workers, on asyncio protocols and httptools.
+"""One keep-alive HTTP/1.1 connection to a worker, on asyncio protocols and httptools (pooled by pool.py).
 
 Two ways to read a response: `read_body()` collects it (control plane, small JSON answers), and `relay()` hands
 the raw body bytes, framing included, to a callback as they arrive, so the proxy can pass a stream to its client
@@ -8,15 +8,16 @@ with no re-encoding and no task per chunk.
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import httptools
 
 from gllm.http.headers import Headers, get_header
+
+if TYPE_CHECKING:
+    from gllm.http.pool import UpstreamPool
 
 
 class UpstreamError(Exception):
@@ -106,7 +107,7 @@ class _DecodingCallbacks(_ParserCallbacks):
     __slots__ = ()
 
     def on_body(self, body: bytes) -> None:
-        self.conn.on_body(body)
+        self.conn.decoded.append(body)
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -130,6 +131,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head: asyncio.Future[ResponseHead] | None = None
         self._done: asyncio.Future[None] | None = None
         self._decode = False
+        self.decoded: list[bytes] = []  # body pieces decoded during the current read (decoding exchanges)
         self._timers: list[asyncio.TimerHandle] = []
         self._first_byte_timer: asyncio.TimerHandle | None = None
         self._idle_timeout = 0.0
@@ -165,20 +167,18 @@ class UpstreamConnection(asyncio.Protocol):
             self._head_buf = bytearray()
             head = ResponseHead(self.head_status, self.head_headers, self.head_keep_alive)
             self._head.set_result(head)
-        if data and not self._decode:
+        if self._decode:
+            # Every chunk decoded from this read goes on in one piece: one write to the client per read.
+            decoded = self.decoded
+            data = decoded[0] if len(decoded) == 1 else b"".join(decoded)
+            decoded.clear()
+        if data:
             if self._sink is not None:
                 self._sink(data)
             else:
                 self._body.append(data)
         if self.message_complete:
             self._complete()
-
-    def on_body(self, body: bytes) -> None:
-        """Body bytes without transfer framing (decoding exchanges only)."""
-        if self._sink is not None:
-            self._sink(body)
-        else:
-            self._body.append(body)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -215,6 +215,7 @@ class UpstreamConnection(asyncio.Protocol):
         """
         loop = asyncio.get_running_loop()
         self._decode = decode
+        self.decoded.clear()
         self.parser = httptools.HttpResponseParser((_DecodingCallbacks if decode else _ParserCallbacks)(self))
         self.head_headers = []
         self.head_complete = self.message_complete = False
@@ -325,129 +326,3 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
             self.transport = None
-
-
-class UpstreamPool:
-    """Keep-alive connections to every worker, with connect timeouts and stale-connection handling."""
-
-    def __init__(self, connect_timeout: float = 5.0, max_idle_per_origin: int = 512) -> None:
-        self.connect_timeout = connect_timeout
-        self.max_idle_per_origin = max_idle_per_origin
-        self._idle: dict[str, deque[UpstreamConnection]] = {}
-        self._tls: ssl.SSLContext | None = None
-
-    async def acquire(self, origin: Origin, fresh: bool = False) -> UpstreamConnection:
-        """Return an idle connection to `origin` or open a new one (ConnectError when it cannot)."""
-        idle = None if fresh else self._idle.get(origin.key)
-        while idle:
-            conn = idle.pop()  # most recently used: least likely to have been closed by the worker
-            if conn.transport is not None and not conn.transport.is_closing():
-                conn.reused = True
-                return conn
-        return await self._connect(origin)
-
-    async def _connect(self, origin: Origin) -> UpstreamConnection:
-        tls: ssl.SSLContext | None = None
-        if origin.tls:
-            if self._tls is None:
-                self._tls = ssl.create_default_context()
-            tls = self._tls
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await asyncio.get_running_loop().create_connection(
-                    lambda: UpstreamConnection(self, origin),
-                    origin.host,
-                    origin.port,
-                    ssl=tls,
-                    server_hostname=origin.host if tls else None,
-                )
-        except TimeoutError as exc:
-            raise ConnectError(f"connect to {origin.url} timed out after {self.connect_timeout:g}s") from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectError(f"cannot connect to {origin.url}: {exc.strerror or exc}") from exc
-        return conn
-
-    def release(self, conn: UpstreamConnection) -> None:
-        """Return a connection after its exchange: kept when reusable, closed otherwise."""
-        if not conn.reusable:
-            conn.abort()
-            return
-        idle = self._idle.setdefault(conn.origin.key, deque())
-        if len(idle) >= self.max_idle_per_origin:
-            conn.abort()
-            return
-        idle.append(conn)
-
-    def forget(self, conn: UpstreamConnection) -> None:
-        """Drop a closed connection from the idle set."""
-        idle = self._idle.get(conn.origin.key)
-        if idle is not None:
-            try:
-                idle.remove(conn)
-            except ValueError:
-                pass
-
-    def close(self) -> None:
-        """Close every idle connection."""
-        for idle in self._idle.values():
-            for conn in list(idle):
-                conn.abort()
-        self._idle.clear()
-
-    async def request(
-        self,
-        origin: Origin,
-        method: str,
-        path: str,
-        body: bytes = b"",
-        headers: bytes = b"",
-        timeout: float | None = None,
-    ) -> tuple[ResponseHead, bytes]:
-        """Send one request and return the head and whole body (chunked bodies are decoded)."""
-        data = build_request(origin, method, path, headers, body)
-        for attempt in range(2):
-            conn = await self.acquire(origin, fresh=attempt > 0)
-            try:
-                conn.send(data, timeout)
-                head = await conn.read_head()
-                raw = await conn.read_body()
-            except UpstreamClosed as exc:
-                conn.abort()
-                if attempt == 0 and conn.reused and not exc.response_started:
-                    continue  # a pooled connection the worker had already closed: try a fresh one
-                raise
-            except BaseException:
-                conn.abort()
-                raise
-            self.release(conn)
-            return head, decode_chunked(raw) if head.chunked else raw
-        raise AssertionError("unreachable")
-
-
-def build_request(
-    origin: Origin, method: str, path: str, headers: bytes, body: bytes, version: bytes = b"1.1"
-) -> bytes:
-    """Serialize a request; `headers` are ready `name: value\\r\\n` lines."""
-    return b"%s %s HTTP/%s\r\nhost: %s\r\n%scontent-length: %d\r\n\r\n%s" % (
-        method.encode(),
-        path.encode(),
-        version,
-        origin.host_header,
-        headers,
-        len(body),
-        body,
-    )
-
-
-def decode_chunked(raw: bytes) -> bytes:
-    """Decode a complete chunked body (control-plane answers only; the proxy passes framing through)."""
-    out: list[bytes] = []
-    pos = 0
-    while True:
-        eol = raw.index(b"\r\n", pos)
-        size = int(raw[pos:eol].split(b";", 1)[0], 16)
-        if size == 0:
-            return b"".join(out)
-        start = eol + 2
-        out.append(raw[start : start + size])
-        pos = start + size + 2

@@ -13,7 +13,7 @@ from aiohttp import web
 from gllm.balancer.engine_load import EngineLoadTable
 from gllm.balancer.engine_metrics import EngineMetricsScraper
 from gllm.balancer.registry import Registry
-from gllm.http.client import UpstreamPool
+from gllm.http.pool import UpstreamPool
 from gllm.sim import SimCluster
 from gllm.testing.sim import fast_config
 

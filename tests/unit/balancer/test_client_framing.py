@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gllm.http.client import Origin, ResponseHead, build_request, decode_chunked
+from gllm.http.client import Origin, ResponseHead
+from gllm.http.wire import build_request, decode_chunked
 
 
 @pytest.mark.unit

@@ -9,7 +9,7 @@ import pytest
 from gllm.balancer.fanout import CallResult
 from gllm.balancer.health import HealthChecker, HealthSettings, record_probe
 from gllm.balancer.registry import Registry, Worker
-from gllm.http.client import UpstreamPool
+from gllm.http.pool import UpstreamPool
 
 SETTINGS = HealthSettings(interval=1.0, timeout=1.0, unhealthy_threshold=3, healthy_threshold=2)
 
