@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gllm.testing.aio_app import start_app
 from gllm.testing.loop_thread import LoopThread
 
 
@@ -198,13 +199,7 @@ class FakeWorkerFarm:
 
     async def _start(self, worker: FakeWorker) -> None:
         worker._release = asyncio.Event()
-        runner = web.AppRunner(worker.app(), handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        worker.port = int(server.sockets[0].getsockname()[1])
+        runner, worker.port = await start_app(worker.app())
         self._runners.append(runner)
 
     def add_hung(self) -> str:

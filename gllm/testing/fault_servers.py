@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
+from gllm.testing.aio_app import start_app
 from gllm.testing.loop_thread import LoopThread
 
 _HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -129,13 +130,7 @@ class FrontServers:
         app = web.Application()
         app.router.add_get("/health", health)
         app.router.add_route("*", "/{tail:.*}", relay)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        front.port = int(server.sockets[0].getsockname()[1])
+        runner, front.port = await start_app(app)
         self._runners.append(runner)
 
     def add_scripted(self, scripts: list[Script]) -> Scripted:
@@ -159,13 +154,7 @@ class FrontServers:
             app.router.add_post(prefix + "/chat/completions", worker.completion)
             app.router.add_post(prefix + "/load_model", control)
             app.router.add_post(prefix + "/release_gpus", control)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        worker.port = int(server.sockets[0].getsockname()[1])
+        runner, worker.port = await start_app(app)
         self._runners.append(runner)
 
     async def _health(self, front: Front, request: web.Request) -> web.StreamResponse:

@@ -21,6 +21,7 @@ from typing import IO, Any
 import httpx
 import psutil
 
+from gllm.testing.load import LoadReport
 from gllm.testing.net import free_port, wait_for_http, wait_until
 
 MODEL = "sim-model"
@@ -203,6 +204,19 @@ class BalancerProcess(ManagedProcess):
     def failovers(self) -> int:
         """Broken streams this balancer continued on another worker (from its log)."""
         return self.log_count("continuing a broken stream")
+
+    def scenario_figures(self, report: LoadReport, **extra: Any) -> dict[str, Any]:
+        """The client's figures plus this balancer's retries, failovers and left-over in-flight count."""
+        figures = report.figures()
+        retries, failovers = self.retries(), self.failovers()
+        figures.update(
+            in_flight_after=self.in_flight(),
+            retried=retries + failovers,
+            balancer_retries=retries,
+            balancer_failovers=failovers,
+            **extra,
+        )
+        return figures
 
     def requests_total(self) -> int:
         """Sum of requests_total over the registered workers (attempts, retries and continuations included)."""

@@ -31,13 +31,8 @@ class TestWorkerFlapping:
         probes = flapper.probes - probes_before
 
         view = balancer.workers()
-        figures = report.figures()
-        retries, failovers = balancer.retries(), balancer.failovers()
-        figures.update(
-            in_flight_after=balancer.in_flight(),
-            retried=retries + failovers,
-            balancer_retries=retries,
-            balancer_failovers=failovers,
+        figures = balancer.scenario_figures(
+            report,
             health_probes_during_load=probes,
             failed_probes_during_load=probes // 2,
             ejections=sum(w["ejections"] for w in view.values()),

@@ -62,14 +62,9 @@ class TestWorkerKilled:
         report = load.join()
         balancer.wait_idle()
 
-        figures = report.figures()
-        retries, failovers = balancer.retries(), balancer.failovers()
-        figures.update(
-            in_flight_after=balancer.in_flight(),
-            retried=retries + failovers,
-            balancer_retries=retries,
-            balancer_failovers=failovers,
-            extra_attempts=balancer.requests_total() - total_before - figures["sent"],
+        figures = balancer.scenario_figures(
+            report,
+            extra_attempts=balancer.requests_total() - total_before - report.figures()["sent"],
             in_flight_on_victim_at_kill=in_flight_at_kill,
             ejected_after_s=round(ejected_after, 2),
         )
@@ -77,7 +72,7 @@ class TestWorkerKilled:
 
         assert figures["failed"] == 0, report.describe_failures() + "\n" + procs.describe()
         assert figures["streams_continued"] >= 1, "no stream was in flight on the victim when it died"
-        assert failovers >= figures["streams_continued"]
+        assert figures["balancer_failovers"] >= figures["streams_continued"]
         # The budget carries over the break: every stream, continued or not, has exactly max_tokens tokens.
         spec = load.spec
         assert {o.pieces for o in report.outcomes if o.stream} == {spec.stream_max_tokens}

@@ -40,13 +40,8 @@ class TestWorkerRemoved:
         arrived = [outcomes[a.request_id] for a in leaving.completions() if a.request_id in outcomes]
         late = [o.request_id for o in arrived if o.started > removed_at]
         sent_after = sum(o.started > removed_at for o in report.outcomes)
-        figures = report.figures()
-        retries, failovers = balancer.retries(), balancer.failovers()
-        figures.update(
-            in_flight_after=balancer.in_flight(),
-            retried=retries + failovers,
-            balancer_retries=retries,
-            balancer_failovers=failovers,
+        figures = balancer.scenario_figures(
+            report,
             streams_on_worker_at_removal=streams_at_removal,
             served_by_removed_worker=len(arrived),
             sent_after_removal=sent_after,
