@@ -21,12 +21,8 @@ import pytest
 import gllm
 from gllm.testing import free_port, wait_for_http, wait_until
 from gllm.testing.balancer import BalancerThread
+from gllm.testing.checks import by_address
 from gllm.testing.fake_worker import FakeWorkerFarm, WorkerBehaviour
-
-
-def workers_view(client: httpx.Client) -> dict[str, dict[str, Any]]:
-    """`GET /workers` keyed by address."""
-    return {w["address"]: w for w in client.get("/workers").json()}
 
 
 def chat(client: httpx.Client, stream: bool) -> tuple[int, str]:
@@ -72,7 +68,7 @@ class TestClusterLifecycle:
                 wait_until(lambda: sum(w.held for w in workers) == 6, what="six requests held")
                 assert leaving.held == 2  # least busy spreads them exactly
                 assert client.post("/remove_worker", json={"address": leaving.url}).status_code == 200
-                assert leaving.url not in workers_view(client)
+                assert leaving.url not in by_address(client)
                 for worker in staying:
                     farm.release(worker)
                 served_before = len(leaving.completions())
@@ -85,7 +81,7 @@ class TestClusterLifecycle:
             outcomes = [f.result() for f in held]
         assert [status for status, _ in outcomes] == [200] * 6
         assert sum(name == leaving.name for _, name in outcomes) == 2
-        assert sum(w["in_flight"] for w in workers_view(client).values()) == 0
+        assert sum(w["in_flight"] for w in by_address(client).values()) == 0
 
         response = client.post("/release_gpus")
         assert (response.status_code, response.text) == (200, "Gpus released")
@@ -134,7 +130,7 @@ class TestWorkerFailure:
             assert statuses.result() == [200] * total
         assert len(victim.completions()) == served_by_victim
         assert sum(len(w.completions()) for w in workers) == total
-        view = workers_view(client)
+        view = by_address(client)
         assert view[victim.url]["last_error"]
         assert sum(w["in_flight"] for w in view.values()) == 0
         assert client.get("/health").text == "Worker unhealthy"
