@@ -139,10 +139,12 @@ class Dispatcher:
         self, ctx: RoutingContext, tried: list[Worker], exchange: Exchange, last: WorkerFailed | None
     ) -> Worker | None:
         candidates = self._cluster.candidates(ctx.model, tried, self._cap)
-        while isinstance(candidates, Unavailable) and candidates.saturated:
+        deadline: float | None = None
+        while self._must_wait(candidates, deadline is None):
+            deadline = deadline or self._admission.deadline()
             waited = time.perf_counter()
             try:
-                admitted = await self._admission.wait()
+                admitted = await self._admission.wait(deadline)
             except QueueFull as exc:
                 admitted, message, code = False, f"Too many requests waiting: {exc}", "queue_full"
             else:
@@ -164,6 +166,12 @@ class Dispatcher:
         worker = self._cluster.policy.choose(candidates, ctx)
         self._metrics.route_decision(self._cluster.policy.name)
         return worker
+
+    def _must_wait(self, candidates: list[Worker] | Unavailable, newcomer: bool) -> bool:
+        """Every suitable worker is at its cap, or (for a newcomer) others are already waiting for a slot."""
+        if isinstance(candidates, Unavailable):
+            return candidates.saturated
+        return newcomer and self._cap is not None and self._admission.busy
 
     def _refuse(
         self, exchange: Exchange, status: int, message: str, code: str, retry_after: int | None

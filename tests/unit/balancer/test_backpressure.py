@@ -129,3 +129,38 @@ class TestBound:
                 await Admission(max_queue=0, timeout=1.0).wait()
 
         asyncio.run(scenario())
+
+
+@pytest.mark.unit
+class TestNewcomers:
+    """A freed slot belongs to the longest waiter, even before it runs."""
+
+    def test_busy_until_the_woken_waiter_runs(self) -> None:
+        """Between its wake-up and its resumption the woken waiter still holds the queue."""
+
+        async def scenario() -> None:
+            admission = Admission(max_queue=10, timeout=30)
+            first = asyncio.ensure_future(admission.wait())
+            await asyncio.sleep(0)
+            assert admission.busy
+            admission.notify()
+            assert admission.busy  # woken, not resumed: a newcomer must queue behind it
+            assert await first
+            assert not admission.busy
+
+        asyncio.run(scenario())
+
+    def test_woken_waiter_that_leaves_passes_the_slot_on(self) -> None:
+        """A waiter cancelled after its wake-up hands the slot to the next one."""
+
+        async def scenario() -> None:
+            admission = Admission(max_queue=10, timeout=30)
+            first = asyncio.ensure_future(admission.wait())
+            second = asyncio.ensure_future(admission.wait())
+            await asyncio.sleep(0)
+            admission.notify()
+            first.cancel()
+            assert await second
+            assert not admission.busy
+
+        asyncio.run(scenario())
