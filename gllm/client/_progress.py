@@ -8,7 +8,30 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from gllm.client._workers import Readiness
 
 if TYPE_CHECKING:
-    from rich.progress import TaskID
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+
+def load_progress_bar(console: Console) -> Progress:
+    """The bar every model-load view shares: spinner, model, workers ready out of all, detail, time."""
+    from rich.progress import (  # imported here: rich is needed only once a bar is drawn
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 class ProgressReporter(Protocol):
@@ -36,25 +59,8 @@ class RichProgress:
 
     def __init__(self, model: str, stream: TextIO, force_terminal: bool | None = None) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
 
-        console = Console(file=stream, force_terminal=force_terminal)
-        self._progress: Progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
+        self._progress = load_progress_bar(Console(file=stream, force_terminal=force_terminal))
         self._task: TaskID = self._progress.add_task(f"Loading {model}", total=None, detail="workers: ?")
         self._progress.start()
 

@@ -11,16 +11,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from gllm.client import WorkerStatus
+from gllm.client._progress import load_progress_bar
 
 ALREADY_LOADED_S = 0.5  # ready this soon after the request: the worker already had the model
 
@@ -92,15 +85,7 @@ class LoadProgressBar:
     """A rich progress bar of ready workers, with a line printed above it as each worker finishes."""
 
     def __init__(self, model: str, console: Console) -> None:
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
+        self._progress = load_progress_bar(console)
         self._task = self._progress.add_task(f"Loading {model}", total=None, detail="")
 
     def __enter__(self) -> LoadProgressBar:
