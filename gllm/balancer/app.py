@@ -91,7 +91,7 @@ class BalancerApp:
         )
         self.router = Router(config.admin_key)
         OpenAIRoutes(self.cluster, self.dispatcher).register(self.router)
-        ControlRoutes(self.cluster, self.pool, config, self.monitor, self.operations, self.persist).register(
+        ControlRoutes(self.cluster, self.health, self.monitor, self.operations, self.persist).register(
             self.router
         )
         ObserveRoutes(self.cluster, self.metrics, self.stats, config).register(self.router)

@@ -6,14 +6,13 @@ import logging
 from collections.abc import Callable
 
 from gllm.balancer.cluster import Cluster
-from gllm.balancer.config import BalancerConfig
-from gllm.balancer.fanout import call_all, failures
+from gllm.balancer.fanout import failures
+from gllm.balancer.health import HealthChecker
 from gllm.balancer.monitor import StatusMonitor
 from gllm.balancer.operations import ClusterOperations
 from gllm.balancer.registry import normalize_address
 from gllm.balancer.responses import read_json_object, send_error, send_json, send_text
 from gllm.balancer.router import Router
-from gllm.http.pool import UpstreamPool
 from gllm.http.server import HttpRequest, ResponseWriter
 
 log = logging.getLogger("gllm.balancer")
@@ -25,15 +24,13 @@ class ControlRoutes:
     def __init__(
         self,
         cluster: Cluster,
-        pool: UpstreamPool,
-        config: BalancerConfig,
+        health: HealthChecker,
         monitor: StatusMonitor,
         operations: ClusterOperations,
         on_change: Callable[[], None],
     ) -> None:
         self._cluster = cluster
-        self._pool = pool
-        self._config = config
+        self._health = health
         self._monitor = monitor
         self._operations = operations
         self._on_change = on_change
@@ -49,15 +46,11 @@ class ControlRoutes:
 
     async def health(self, request: HttpRequest, writer: ResponseWriter) -> None:
         """200 when every worker's /health answers 200, probed concurrently with a short timeout."""
-        workers = self._cluster.registry.all()
-        if not workers:
+        if not len(self._cluster.registry):
             send_text(writer, 503, "No workers available")
             return
-        results = await call_all(self._pool, workers, "GET", "/health", b"", self._config.health_timeout)
-        for result in results:
-            result.worker.healthy = result.ok
-            if not result.ok:
-                result.worker.last_error = f"health check failed: {result.describe()}"
+        # The same probe as the background checks, so these results count toward ejection like theirs.
+        results = await self._health.probe_all()
         if all(r.ok for r in results):
             send_text(writer, 200, "All workers healthy")
         else:

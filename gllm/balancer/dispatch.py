@@ -49,8 +49,6 @@ class Dispatcher:
         self._access_log = access_log
         self._metrics = metrics
         self._ids = RequestIds()
-        self.retries = 0
-        self.failovers = 0
         self.active = 0  # client requests being served right now
         self.idle = asyncio.Event()  # set while `active` is zero
         self.idle.set()
@@ -128,7 +126,6 @@ class Dispatcher:
                 await self._fail_over(exchange, payload, ctx, [worker], exc)
                 return
             if attempt < self._retry.max_attempts:
-                self.retries += 1
                 record.retries += 1
                 self._metrics.retry("timeout" if last.timed_out else "status" if last.status else "connect")
                 await asyncio.sleep(self._retry.backoff(attempt, self._rng))
@@ -231,7 +228,6 @@ class Dispatcher:
             if body is None or isinstance(candidates, Unavailable):
                 break
             worker = self._cluster.policy.choose(candidates, ctx)
-            self.failovers += 1
             record.failovers += 1
             self._metrics.failover("mid_stream")
             log.info(

@@ -104,10 +104,6 @@ class ResponseWriter:
         self.finished = True
         self._conn.response_finished(close or self.close_after)
 
-    async def drain(self) -> None:
-        """Wait until the client has taken what was written (write flow control)."""
-        await self._conn.writable.wait()
-
     def on_backpressure(self, pause: Callable[[], None] | None, resume: Callable[[], None] | None) -> None:
         """Call `pause` when the client's write buffer is full and `resume` when it has drained."""
         self._conn.pause_listener = pause
@@ -159,8 +155,6 @@ class HttpConnection(asyncio.Protocol):
         self._queue: deque[HttpRequest] = deque()
         self._task: asyncio.Task[None] | None = None
         self._rejection: tuple[int, str] | None = None  # protocol error held until earlier answers are out
-        self.writable = asyncio.Event()
-        self.writable.set()
         self.pause_listener: Callable[[], None] | None = None
         self.resume_listener: Callable[[], None] | None = None
 
@@ -185,17 +179,14 @@ class HttpConnection(asyncio.Protocol):
         self.transport = None
         self._connections.discard(self)
         self._queue.clear()
-        self.writable.set()
         if self._task is not None and not self._task.done():
             self._task.cancel()  # the client is gone: stop the work done on its behalf
 
     def pause_writing(self) -> None:
-        self.writable.clear()
         if self.pause_listener is not None:
             self.pause_listener()
 
     def resume_writing(self) -> None:
-        self.writable.set()
         if self.resume_listener is not None:
             self.resume_listener()
 
